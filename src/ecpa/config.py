@@ -1,0 +1,78 @@
+"""Settings from environment variables (ECPA_*) or an ``ecpa.toml`` file.
+
+Environment variables win over the file.  The file is looked up at the path in
+``ECPA_CONFIG``, else ``./ecpa.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("ECPA_CONFIG", "ecpa.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ECPA_", extra="ignore")
+
+    # SQLite file by default so that one command runs the demo on a fresh machine.
+    database_url: str = "sqlite:///ecpa.db"
+    # Key material for personal data (ID and phone numbers): encryption and keyed hashes.
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Lifetime of an API bearer token.
+    token_hours: int = 12
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_path()),
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()
+
+
+def write_default_config(path: Path | None = None, database_url: str | None = None) -> Path:
+    """Write an ``ecpa.toml`` with a fresh random secret key, unless one exists."""
+    path = path or config_path()
+    if path.exists():
+        return path
+    lines = [
+        "# ECPA settings; environment variables ECPA_* override these.",
+        "# Keep secret_key safe: without it the stored ID and phone numbers cannot be read.",
+        f'secret_key = "{secrets.token_urlsafe(32)}"',
+    ]
+    if database_url:
+        lines.append(f'database_url = "{database_url}"')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    reset_settings()
+    return path

@@ -1,0 +1,1 @@
+"""People and permissions: users, roles, region scopes, sign-in tokens and the audit log."""

@@ -1,0 +1,1 @@
+"""Regions: province -> prefecture -> county -> township -> village."""
