@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, event
@@ -44,19 +43,37 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # pragma: no cover - tr
     cur.close()
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
 def get_engine(url: str | None = None) -> Engine:
     url = url or get_settings().database_url
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = _engines.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        _engines[url] = engine
     return engine
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+    url = url or get_settings().database_url
+    factory = _factories.get(url)
+    if factory is None:
+        factory = _factories[url] = sessionmaker(get_engine(url), expire_on_commit=False)
+    return factory
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and before deleting a SQLite file)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _factories.clear()
 
 
 @contextmanager

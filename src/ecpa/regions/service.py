@@ -153,7 +153,7 @@ def import_regions_csv(session: Session, actor: Actor, text: str) -> tuple[int, 
     missing = [c for c in ("code", "name", "parent_code") if c not in (reader.fieldnames or [])]
     if missing:
         raise InvalidInput(f"region file lacks column(s): {', '.join(missing)}", missing=missing)
-    parents: dict[str, Level] = dict(session.execute(select(Region.code, Region.level)).tuples())
+    parents: dict[str, Level] = {c: lv for c, lv in session.execute(select(Region.code, Region.level))}
     errors: list[RegionRowError] = []
     good: list[dict] = []
     for rowno, rec in enumerate(reader, start=2):

@@ -6,37 +6,36 @@ from __future__ import annotations
 from datetime import date
 
 from stdnum.cn import ric, uscc
-from stdnum.exceptions import (
-    InvalidChecksum,
-    InvalidComponent,
-    InvalidFormat,
-    InvalidLength,
-    ValidationError,
-)
+from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 
 from .models import Sex
+
+# Province-level prefixes of GB/T 2260 (and 71/81/82 for Taiwan, Hong Kong, Macao).
+PROVINCE_PREFIXES = {
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+    "65", "71", "81", "82",
+}
 
 
 def check_resident_id(value: str, today: date | None = None) -> tuple[str, date, Sex]:
     """Return ``(number, birth_date, sex)`` or raise ``ValueError`` saying what is wrong."""
     number = ric.compact(value).upper()
+    # Not ric.validate(): it also requires the region code to have existed in the birth
+    # year, which refuses real numbers of people born before their county's code was
+    # assigned (a number keeps the code of where it was first issued).
+    if len(number) != 18:
+        raise ValueError(f"must have 18 characters, has {len(number)}")
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise ValueError("must be 17 digits and a check character (digit or X)")
+    if number[:2] not in PROVINCE_PREFIXES:
+        raise ValueError(f"{number[:2]} is not a province code")
+    if number[-1] != ric.calc_check_digit(number):
+        raise ValueError(f"check digit is wrong (expected {ric.calc_check_digit(number)})")
     try:
-        ric.validate(number)
-    except InvalidLength:
-        raise ValueError(f"must have 18 characters, has {len(number)}") from None
-    except InvalidFormat:
-        raise ValueError("the first 17 characters must be digits") from None
-    except InvalidChecksum:
-        raise ValueError(
-            f"check digit is wrong (expected {ric.calc_check_digit(number)})"
-        ) from None
-    except InvalidComponent:
-        # Either the birth date or the region part is impossible.
-        try:
-            ric.get_birth_date(number)
-        except ValidationError:
-            raise ValueError(f"impossible birth date {number[6:14]}") from None
-        raise ValueError(f"unknown region code {number[:6]}") from None
+        ric.get_birth_date(number)
+    except ValidationError:
+        raise ValueError(f"impossible birth date {number[6:14]}") from None
     born = ric.get_birth_date(number)
     if born > (today or date.today()) or born.year < 1900:
         raise ValueError(f"impossible birth date {born.isoformat()}")

@@ -1,0 +1,1 @@
+"""The HTTP layer: the FastAPI application assembling each domain package's routes."""

@@ -1,0 +1,67 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from .. import __version__
+from ..errors import EcpaError
+
+
+def create_app() -> FastAPI:
+    from ..people.api import router as people_router
+    from ..regions.api import router as regions_router
+    from ..registry.api import router as registry_router
+
+    app = FastAPI(
+        title="ECPA",
+        version=__version__,
+        description="E-commerce poverty alleviation: regions, the registry of poor households.",
+    )
+
+    @app.exception_handler(EcpaError)
+    async def domain_error(_: Request, exc: EcpaError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message, "detail": _jsonable(exc.detail)},
+            status_code=exc.status, headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"],
+             **({"value": _jsonable(e["input"])} if "input" in e and not isinstance(e["input"], dict) else {})}
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse({"error": "invalid_input", "message": message, "detail": problems},
+                            status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse({"error": "conflict",
+                             "message": "the change conflicts with existing data",
+                             "detail": {"constraint": str(exc.orig)[:200]}}, status_code=409)
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(people_router)
+    app.include_router(regions_router)
+    app.include_router(registry_router)
+    return app
+
+
+def _jsonable(value):
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)

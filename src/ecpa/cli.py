@@ -1,0 +1,391 @@
+"""The ``ecpa`` command line.  Thin: it parses options, opens a session and calls the
+use-case functions of the domain packages, as the local operator (audited as
+``cli:<user>``)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .errors import EcpaError
+
+app = typer.Typer(help="ECPA: the e-commerce poverty alleviation platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+regions_app = typer.Typer(help="Regions: provinces down to villages.", no_args_is_help=True)
+registry_app = typer.Typer(help="The registry of poor households.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles and region scopes.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(regions_app, name="regions")
+app.add_typer(registry_app, name="registry")
+app.add_typer(users_app, name="users")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _actor():
+    from .people.access import system_actor
+    return system_actor(f"cli:{getpass.getuser()}")
+
+
+def _fail(exc: EcpaError) -> None:
+    err.print(f"[red]error:[/red] {exc.message}")
+    raise typer.Exit(2)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+
+
+@app.command()
+def init(database_url: Annotated[Optional[str], typer.Option(help="database URL to write into ecpa.toml")] = None,
+         provinces: Annotated[Optional[str], typer.Option(help="comma-separated province codes to load (default: all)")] = None) -> None:
+    """Write ecpa.toml (with a fresh secret key) if missing, create the schema and load
+    the official provinces, prefectures and counties."""
+    from .config import get_settings, write_default_config
+    from .db import session_scope, upgrade
+    from .regions.service import load_official
+
+    if not get_settings().secret_key:
+        path = write_default_config(database_url=database_url)
+        console.print(f"wrote {path} with a new secret key")
+    upgrade()
+    with session_scope() as s:
+        n = load_official(s, set(provinces.split(",")) if provinces else None)
+    console.print(f"schema ready; {n} official regions added")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create or upgrade the schema (Alembic migrations)."""
+    from .db import current_revision, upgrade
+    upgrade(revision=revision)
+    console.print(f"database at revision {current_revision()}")
+
+
+@regions_app.command("load-official")
+def regions_load_official(provinces: Annotated[Optional[str], typer.Option(help="comma-separated province codes")] = None) -> None:
+    """Load the official GB/T 2260 provinces, prefectures and counties."""
+    from .db import session_scope
+    from .regions.service import load_official
+    with session_scope() as s:
+        n = load_official(s, set(provinces.split(",")) if provinces else None)
+    console.print(f"{n} regions added")
+
+
+@regions_app.command("import")
+def regions_import(file: Path) -> None:
+    """Import regions (townships, villages) from CSV: code,name,parent_code,is_poor."""
+    from .db import session_scope
+    from .regions.service import import_regions_csv
+    try:
+        with session_scope() as s:
+            n, errors = import_regions_csv(s, _actor(), file.read_text(encoding="utf-8-sig"))
+            if errors:
+                for e in errors[:50]:
+                    err.print(f"  {e}")
+                err.print(f"[red]{len(errors)} bad row(s); nothing written[/red]")
+                raise typer.Exit(1)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"{n} regions imported")
+
+
+@regions_app.command("show")
+def regions_show(code: str) -> None:
+    """Show a region and its children."""
+    from .db import session_scope
+    from .regions.service import children, get_region
+    try:
+        with session_scope() as s:
+            r = get_region(s, code)
+            console.print(f"{r.code} {r.name} ({r.level.value}){' poor' if r.is_poor else ''}")
+            for c in children(s, code):
+                console.print(f"  {c.code} {c.name}{' [poor]' if c.is_poor else ''}")
+    except EcpaError as exc:
+        _fail(exc)
+
+
+@regions_app.command("flag-poor")
+def regions_flag_poor(code: str, unset: bool = False) -> None:
+    """Flag a county or village as poor (or --unset)."""
+    from .db import session_scope
+    from .regions.service import set_poor
+    try:
+        with session_scope() as s:
+            set_poor(s, _actor(), code, not unset)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"{code}: poor={'no' if unset else 'yes'}")
+
+
+@users_app.command("add")
+def users_add(username: str, role: str, region: Annotated[Optional[str], typer.Option()] = None,
+              password: Annotated[Optional[str], typer.Option(help="prompted when not given")] = None) -> None:
+    """Add a user with a role and region scope."""
+    from .db import session_scope
+    from .people.models import Role
+    from .people.service import create_user
+    try:
+        role_v = Role(role)
+    except ValueError:
+        err.print(f"[red]error:[/red] unknown role {role!r}; one of: {', '.join(r.value for r in Role)}")
+        raise typer.Exit(2)
+    pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as s:
+            create_user(s, _actor(), username, pw, role_v, region)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"user {username} ({role}) added")
+
+
+@registry_app.command("columns")
+def registry_columns() -> None:
+    """List the columns of a register file (English and Chinese headers)."""
+    from .registry.columns import COLUMNS
+    t = Table("column", "Chinese headers", "level", "kind", "required", "values / notes")
+    for c in COLUMNS:
+        notes = ", ".join(m.value for m in c.enum) if c.enum else c.help
+        t.add_row(c.key, " / ".join(c.chinese), c.level, c.kind, "yes" if c.required else "", notes)
+    console.print(t)
+
+
+@registry_app.command("import")
+def registry_import(
+    file: Path,
+    partial: Annotated[bool, typer.Option("--partial", help="write the households whose rows are all good")] = False,
+) -> None:
+    """Import a household register (CSV or XLSX).  Every row is checked first; bad rows
+    are listed here and in FILE.errors.csv; by default nothing is written if any is bad."""
+    from .db import session_scope
+    from .registry.importer import import_register
+
+    try:
+        with _progress() as prog, session_scope() as s:
+            tasks: dict[str, int] = {}
+
+            def on_progress(stage: str, done: int, total: int | None) -> None:
+                label = {"check": "checking rows", "write": "writing"}[stage]
+                if stage not in tasks:
+                    tasks[stage] = prog.add_task(label, total=total)
+                prog.update(tasks[stage], completed=done, total=total)
+
+            result = import_register(s, _actor(), file, partial=partial, progress=on_progress)
+    except EcpaError as exc:
+        _fail(exc)
+    if result.unknown_columns:
+        err.print(f"[yellow]ignored unknown column(s):[/yellow] {', '.join(result.unknown_columns)}")
+    for e in result.errors[:30]:
+        err.print(f"  {e}")
+    if result.error_count > 30:
+        err.print(f"  ... {result.error_count - 30} more")
+    if result.error_file:
+        err.print(f"error report: {result.error_file}")
+    if result.error_count and not partial:
+        err.print(f"[red]{result.error_count} error(s) in {result.rows} rows: nothing written[/red]")
+        raise typer.Exit(1)
+    console.print(
+        f"{result.rows} rows, {result.households} households: "
+        f"{result.households_created} created, {result.households_updated} updated, "
+        f"{result.households_unchanged} unchanged, {result.households_skipped} skipped (bad rows); "
+        f"members {result.members_created} created, {result.members_updated} updated, "
+        f"{result.members_unchanged} unchanged; {result.status_events} status events"
+    )
+    if result.error_count:
+        raise typer.Exit(1)
+
+
+@registry_app.command("export")
+def registry_export(
+    out: Path,
+    format: Annotated[Optional[str], typer.Option("--format", help="csv, xlsx or parquet (a directory)")] = None,
+    region: Annotated[Optional[str], typer.Option(help="only households under this region code")] = None,
+    reveal: Annotated[bool, typer.Option(help="full ID and phone numbers (re-importable); audited")] = False,
+) -> None:
+    """Export the registry: CSV/XLSX in the import format, or the de-identified Parquet layout."""
+    from .db import session_scope
+    from .registry.exporter import export_registry
+    try:
+        with session_scope() as s:
+            info = export_registry(s, _actor(), out, format, region, reveal)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"wrote {info['rows']} {'households' if info['format'] == 'parquet' else 'rows'} to {out}")
+
+
+@registry_app.command("find")
+def registry_find(
+    region: Annotated[Optional[str], typer.Option()] = None,
+    status: Annotated[Optional[str], typer.Option()] = None,
+    name: Annotated[Optional[str], typer.Option(help="member name prefix")] = None,
+    id_number: Annotated[Optional[str], typer.Option()] = None,
+    number: Annotated[Optional[str], typer.Option(help="household number")] = None,
+    page: int = 1, page_size: int = 30,
+) -> None:
+    """Look households up."""
+    from .db import session_scope
+    from .registry.models import Status
+    from .registry.service import HouseholdFilter, list_households
+    try:
+        st = Status(status) if status else None
+    except ValueError:
+        err.print(f"[red]error:[/red] unknown status {status!r}; one of: {', '.join(s.value for s in Status)}")
+        raise typer.Exit(2)
+    try:
+        with session_scope() as s:
+            total, items = list_households(s, _actor(), HouseholdFilter(region, st, number, name, id_number),
+                                           page, page_size)
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table("id", "number", "village", "head", "size", "status")
+    for i in items:
+        t.add_row(str(i["id"]), i["number"], i["village_name"], i["head_name"] or "", str(i["size"]),
+                  i["status"] or "")
+    console.print(t)
+    console.print(f"{total} household(s); page {page}")
+
+
+def _household_id(s, number: str) -> int:
+    from sqlalchemy import select
+    from .errors import NotFound
+    from .registry.models import Household
+    hid = s.scalar(select(Household.id).where(Household.number == number))
+    if hid is None:
+        raise NotFound(f"no household number {number}")
+    return hid
+
+
+@registry_app.command("show")
+def registry_show(number: str, reveal: bool = False) -> None:
+    """Show one household's record (masked unless --reveal)."""
+    import json
+    from .db import session_scope
+    from .registry.service import get_household
+    try:
+        with session_scope() as s:
+            view = get_household(s, _actor(), _household_id(s, number), reveal)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print_json(json.dumps(view, ensure_ascii=False))
+
+
+@registry_app.command("status")
+def registry_status(number: str, status: str,
+                    reason: Annotated[str, typer.Option(help="why the status changes")],
+                    on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD; today by default")] = None) -> None:
+    """Record a change of a household's poverty status (identified, exited, monitored, returned)."""
+    from .db import session_scope
+    from .registry.models import Status
+    from .registry.service import current_status, record_status
+    try:
+        st = Status(status)
+    except ValueError:
+        err.print(f"[red]error:[/red] unknown status {status!r}; one of: {', '.join(x.value for x in Status)}")
+        raise typer.Exit(2)
+    try:
+        when = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        err.print(f"[red]error:[/red] --date {on!r} is not YYYY-MM-DD")
+        raise typer.Exit(2)
+    try:
+        with session_scope() as s:
+            hid = _household_id(s, number)
+            record_status(s, _actor(), hid, st, when, reason)
+            cur, since = current_status(s, hid)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"household {number}: now {cur.value} since {since}")
+
+
+@app.command()
+def synth(
+    out: Annotated[Optional[Path], typer.Option(help="register file to write (.csv or .xlsx)")] = None,
+    regions_out: Annotated[Optional[Path], typer.Option(help="regions CSV of the county's townships and villages")] = None,
+    parquet: Annotated[Optional[Path], typer.Option(help="directory: stream the columnar layout instead")] = None,
+    households: int = 3000,
+    seed: int = 1,
+    county: str = "621221",
+) -> None:
+    """Generate a realistic synthetic county (reproducible from --seed), or stream
+    millions of households to Parquet (--parquet DIR) for measurement benchmarks."""
+    from .synth import stream_parquet, synth_county, write_register
+    if parquet:
+        with _progress() as prog:
+            task = prog.add_task("households", total=households)
+            stream_parquet(parquet, households, seed=seed, progress=lambda n: prog.update(task, completed=n))
+        console.print(f"wrote {households} households to {parquet}/")
+        return
+    if not out:
+        err.print("[red]error:[/red] give --out FILE.csv|.xlsx or --parquet DIR")
+        raise typer.Exit(2)
+    county_data = synth_county(seed=seed, county_code=county, households=households)
+    write_register(county_data.rows, out)
+    if regions_out:
+        _write_regions(county_data.regions, regions_out)
+    console.print(f"wrote {len(county_data.rows)} member rows of {households} households of "
+                  f"{county_data.county_name} to {out}")
+
+
+def _write_regions(regions: list[dict], path: Path) -> None:
+    import csv
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["code", "name", "parent_code", "is_poor"])
+        for r in regions:
+            w.writerow([r["code"], r["name"], r["parent_code"], "yes" if r["is_poor"] else "no"])
+
+
+@app.command()
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="start the web server after building")] = True,
+    database: Annotated[Path, typer.Option(help="SQLite file of the demo (rebuilt)")] = Path("ecpa-demo.db"),
+    households: int = 3000,
+    seed: int = 1,
+    host: Optional[str] = None,
+    port: Optional[int] = None,
+) -> None:
+    """Build a demo database with a synthetic poor county and start the server,
+    printing the address and a login for each role."""
+    from .demo import build_demo
+    from .config import get_settings
+    try:
+        logins = build_demo(database, households=households, seed=seed, console=console)
+    except EcpaError as exc:
+        _fail(exc)
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    t = Table("role", "username", "password", "scope")
+    for row in logins:
+        t.add_row(*row)
+    console.print(t)
+    if serve:
+        import uvicorn
+        from .api.app import create_app
+        console.print(f"ECPA demo at http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(host: Optional[str] = None, port: Optional[int] = None) -> None:
+    """Start the web server on the configured database."""
+    import uvicorn
+    from .api.app import create_app
+    from .config import get_settings
+    s = get_settings()
+    console.print(f"ECPA at http://{host or s.host}:{port or s.port}/docs")
+    uvicorn.run(create_app(), host=host or s.host, port=port or s.port, log_level="info")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
