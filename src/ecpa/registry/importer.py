@@ -33,7 +33,7 @@ from . import vocab
 from .columns import BY_KEY, CONDITION_KEYS, HOUSEHOLD_KEYS, INCOME_KEYS, MEMBER_KEYS, header_map
 from .files import read_rows
 from .identity import check_resident_id
-from .models import Household, Income, LivingConditions, Member, Relation, Status, StatusEvent
+from .models import Disability, Household, Income, LivingConditions, Member, Relation, Status, StatusEvent
 from .service import TRANSITIONS, protected_member_values
 
 MAX_KEPT_ERRORS = 100_000
@@ -597,7 +597,7 @@ def _member_columns(member: dict, p) -> dict:
         name=member["name"], relation=member["relation"], sex=member["sex"],
         birth_date=member["birth_date"], education=member.get("education"),
         schooling=member.get("schooling"), health=member.get("health"),
-        disability=member.get("disability") or "none",
+        disability=member.get("disability") or Disability.NONE,
         labour_ability=member.get("labour_ability"),
         medical_insurance=member.get("medical_insurance"),
         monthly_wage_fen=member.get("monthly_wage"),

@@ -18,6 +18,7 @@ from ..regions.codes import scope_prefix
 from ..regions.models import Level, Region
 from .identity import check_resident_id
 from .models import (
+    Disability,
     HelpMeasure,
     Household,
     Income,
@@ -95,7 +96,7 @@ def _build_member(p: Protector, data: MemberInput) -> Member:
     return Member(
         name=data.name, relation=data.relation, sex=sex, birth_date=born,
         education=data.education, schooling=data.schooling, health=data.health,
-        disability=data.disability or "none", labour_ability=data.labour_ability,
+        disability=data.disability or Disability.NONE, labour_ability=data.labour_ability,
         medical_insurance=data.medical_insurance, monthly_wage_fen=data.monthly_wage_fen,
         **values,
     )
@@ -303,7 +304,7 @@ def household_view(session: Session, h: Household, p: Protector | None) -> dict:
 
 
 def _v(x):
-    return None if x is None else x.value
+    return getattr(x, "value", x)
 
 
 # ---------------------------------------------------------------- writing
