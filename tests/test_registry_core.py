@@ -166,3 +166,15 @@ def test_parquet_export_is_deidentified(db_url, register_file, tmp_path):
     assert {h["county_code"] for h in hh} == {COUNTY}
     members = pq.read_table(tmp_path / "pq" / "members.parquet")
     assert "name" not in members.column_names and "id_number" not in members.column_names
+
+
+def test_money_is_parsed_to_integer_fen():
+    from decimal import Decimal
+    from ecpa.registry.vocab import money_fen
+    assert money_fen("12,345.50") == 1234550
+    assert money_fen("0.1") == 10
+    assert money_fen(Decimal("3200.05")) == 320005
+    for bad, why in (("1,2,3", "comma"), ("3.456", "two decimals"), ("-1", "negative"),
+                     ("abc", "not an amount"), ("1e3", "not an amount")):
+        with pytest.raises(ValueError, match=why):
+            money_fen(bad)

@@ -107,6 +107,7 @@ CHINESE: dict[type[StrEnum], dict[str, StrEnum]] = {
 _TRUE = {"是", "yes", "y", "true", "t", "1", "有"}
 _FALSE = {"否", "no", "n", "false", "f", "0", "无"}
 _MONEY = re.compile(r"^\d+(\.\d{1,2})?$")
+_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 _PHONE = re.compile(r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
 
 
@@ -137,7 +138,12 @@ def money_fen(raw: str | int | float | Decimal) -> int:
     if isinstance(raw, (int, Decimal)) and not isinstance(raw, bool):
         value = Decimal(raw)
     else:
-        text = str(raw).strip().replace(",", "")
+        text = str(raw).strip()
+        if "," in text:
+            # Thousands separators only where they belong: 12,345.50 but not 1,2,3.
+            if not _GROUPED.match(text):
+                raise ValueError("not an amount in yuan (misplaced comma)")
+            text = text.replace(",", "")
         if text.startswith("-"):
             raise ValueError("must not be negative")
         if not _MONEY.match(text):
