@@ -155,3 +155,22 @@ def test_import_through_the_api(api, tmp_path):
     assert body["written"] is False
     assert body["errors"][0] == {"row": 2, "column": "income_wages", "value": "-5",
                                  "reason": "must not be negative", "household": "6212210001"}
+
+
+def test_organisation_with_checked_credit_code(api):
+    from stdnum.cn import uscc
+    officer = login(api, "officer")
+    body17 = "93621221MA7K12345"  # 93: farmers' cooperative
+    good = body17 + uscc.calc_check_digit(body17)
+    bad = body17 + ("0" if good[-1] != "0" else "1")
+    org = {"kind": "cooperative", "name": "成县核桃专业合作社", "region_code": VILLAGE_A}
+    r = api.post("/api/organisations", json=dict(org, credit_code=bad), headers=officer)
+    assert r.status_code == 422 and "credit_code" in r.json()["message"]
+    r = api.post("/api/organisations", json=dict(org, credit_code=good), headers=officer)
+    assert r.status_code == 201 and r.json()["credit_code"] == good
+    assert api.post("/api/organisations", json=dict(org, credit_code=good),
+                    headers=officer).status_code == 409
+    listed = api.get("/api/organisations", headers=login(api, "cadre_b")).json()
+    assert listed == []  # another village's cooperative is outside the cadre's scope
+    listed = api.get("/api/organisations", headers=login(api, "cadre_a")).json()
+    assert [o["name"] for o in listed] == ["成县核桃专业合作社"]

@@ -25,6 +25,7 @@ from .models import (
     LabourAbility,
     MeasureKind,
     MonitoringCategory,
+    OrganisationKind,
     PovertyCause,
     Relation,
     Schooling,
@@ -186,6 +187,30 @@ def add_measure(household_id: int, body: MeasureIn, session: SessionDep, actor: 
                                body.start_date, body.description, body.end_date,
                                body.cadre_user_id)
     return {"id": m.id, "kind": m.kind.value, "cadre_name": m.cadre_name}
+
+
+class OrganisationIn(BaseModel):
+    kind: OrganisationKind
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: str = Field(description="unified social credit code (18 characters, GB 32100)")
+    region_code: str
+
+
+def _org(o) -> dict:
+    return {"id": o.id, "kind": o.kind.value, "name": o.name, "credit_code": o.credit_code,
+            "region_code": o.region_code}
+
+
+@router.post("/organisations", status_code=201)
+def register_organisation(body: OrganisationIn, session: SessionDep, actor: ActorDep) -> dict:
+    return _org(service.register_organisation(session, actor, body.kind, body.name,
+                                              body.credit_code, body.region_code))
+
+
+@router.get("/organisations")
+def organisations(session: SessionDep, actor: ActorDep, region: str | None = None,
+                  kind: OrganisationKind | None = None) -> list[dict]:
+    return [_org(o) for o in service.list_organisations(session, actor, region, kind)]
 
 
 @router.post("/registry/import")

@@ -16,7 +16,7 @@ from ..people.models import Role
 from ..privacy import Protector, mask_id_number, mask_name, mask_phone, protector
 from ..regions.codes import scope_prefix
 from ..regions.models import Level, Region
-from .identity import check_resident_id
+from .identity import check_credit_code, check_resident_id
 from .models import (
     Disability,
     HelpMeasure,
@@ -26,6 +26,8 @@ from .models import (
     LivingConditions,
     Member,
     MeasureKind,
+    Organisation,
+    OrganisationKind,
     Relation,
     Status,
     StatusEvent,
@@ -450,3 +452,44 @@ def assign_measure(session: Session, actor: Actor, household_id: int, kind: Meas
     session.flush()
     audit(session, actor, "help_measure", "household", h.id, {"kind": kind.value})
     return m
+
+
+# ---------------------------------------------------------------- organisations
+
+ORGANISATION_WRITERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.COOPERATIVE_MANAGER,
+                        Role.ENTERPRISE)
+
+
+def register_organisation(session: Session, actor: Actor, kind: OrganisationKind, name: str,
+                          credit_code: str, region_code: str) -> Organisation:
+    """A cooperative or enterprise, with its unified social credit code checked."""
+    require_role(actor, *ORGANISATION_WRITERS)
+    try:
+        code = check_credit_code(credit_code)
+    except ValueError as exc:
+        raise InvalidInput(f"credit_code {credit_code!r}: {exc}", field="credit_code") from None
+    region = session.get(Region, region_code)
+    if region is None:
+        raise InvalidInput(f"unknown region {region_code}", field="region_code")
+    require_region(actor, region_code)
+    if not name.strip():
+        raise InvalidInput("name is empty", field="name")
+    if session.scalar(select(Organisation.id).where(Organisation.credit_code == code)) is not None:
+        raise Conflict(f"an organisation with credit code {code} is registered", field="credit_code")
+    org = Organisation(kind=kind, name=name.strip(), credit_code=code, region_code=region_code)
+    session.add(org)
+    session.flush()
+    audit(session, actor, "create", "organisation", org.id, {"kind": kind.value})
+    return org
+
+
+def list_organisations(session: Session, actor: Actor, region_code: str | None = None,
+                       kind: OrganisationKind | None = None) -> list[Organisation]:
+    """Organisations are public information (name, credit code); scope still applies."""
+    stmt = select(Organisation).order_by(Organisation.name)
+    for code in (region_code, actor.region_code):
+        if code:
+            stmt = stmt.where(Organisation.region_code.startswith(scope_prefix(code)))
+    if kind:
+        stmt = stmt.where(Organisation.kind == kind)
+    return list(session.scalars(stmt))
