@@ -21,7 +21,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
@@ -113,37 +113,34 @@ class _Parser:
                     f"{k} ({'/'.join(BY_KEY[k].chinese)})" for k in missing),
                 missing=missing,
             )
-        self.hh = [(HOUSEHOLD_KEYS.index(k), k, self.index[k]) for k in HOUSEHOLD_KEYS
-                   if k in self.index]
-        self.mem = [(k, self.index[k]) for k in MEMBER_KEYS if k in self.index]
         self.today = date.today()
-
-    def cell(self, values: list, i: int):
-        return values[i] if i < len(values) else None
+        self.hh = [(HOUSEHOLD_KEYS.index(k), k, self.index[k], self._converter(k))
+                   for k in HOUSEHOLD_KEYS if k in self.index]
+        self.mem = [(k, self.index[k], self._converter(k), BY_KEY[k].required)
+                    for k in MEMBER_KEYS if k in self.index]
 
     def parse(self, rowno: int, values: list, errors: list[RowError]):
         """Returns ``(household_number, household_values, member_dict)``; problems are
         appended to ``errors``."""
+        width = len(values)
         hh_values: list = [None] * len(HOUSEHOLD_KEYS)
-        number = None
-        for pos, key, i in self.hh:
-            raw = self.cell(values, i)
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
+        for pos, key, i, convert in self.hh:
+            raw = values[i] if i < width else None
+            if raw is None or raw == "" or (isinstance(raw, str) and not raw.strip()):
                 continue
             try:
-                hh_values[pos] = self._value(key, raw)
+                hh_values[pos] = convert(raw)
             except ValueError as exc:
                 errors.append(RowError(rowno, self.headers[key], _show(raw), str(exc)))
-        number = hh_values[0]
         member: dict = {}
-        for key, i in self.mem:
-            raw = self.cell(values, i)
-            if raw is None or (isinstance(raw, str) and not raw.strip()):
-                if BY_KEY[key].required:
+        for key, i, convert, required in self.mem:
+            raw = values[i] if i < width else None
+            if raw is None or raw == "" or (isinstance(raw, str) and not raw.strip()):
+                if required:
                     errors.append(RowError(rowno, self.headers[key], "", "is required"))
                 continue
             try:
-                member[key] = self._value(key, raw)
+                member[key] = convert(raw)
             except ValueError as exc:
                 errors.append(RowError(rowno, self.headers[key], _show(raw), str(exc)))
         if "id_number" in member:
@@ -158,42 +155,41 @@ class _Parser:
                 errors.append(RowError(rowno, self.headers["birth_date"], given_born.isoformat(),
                                        f"disagrees with the ID number ({born.isoformat()})"))
             member["sex"], member["birth_date"] = sex, born
-        return number, hh_values, member
+        return hh_values[0], hh_values, member
 
-    def _value(self, key: str, raw):
+    def _converter(self, key: str):
+        """A function turning one cell of column ``key`` into its value (or ValueError)."""
         col = BY_KEY[key]
         kind = col.kind
         if kind == "id_number":
-            if isinstance(raw, (int, float)):
-                raise ValueError("stored as a number, which loses digits: "
-                                 "format the column as text")
-            return check_resident_id(str(raw), self.today)
-        if isinstance(raw, (datetime, date)):
-            if kind != "date":
-                raise ValueError(f"is a date, expected {kind}")
-            return vocab.parse_date(raw)
-        if isinstance(raw, float):
-            if kind == "money":
-                return vocab.money_fen(Decimal(repr(raw)))
-            raw = str(int(raw)) if raw.is_integer() else repr(raw)
-        text = str(raw).strip()
-        if kind == "text":
-            return text
-        if kind == "code":
-            return text
-        if kind == "enum":
-            return vocab.enum_value(col.enum, text)
-        if kind == "bool":
-            return vocab.boolean(text)
-        if kind == "money":
-            return vocab.money_fen(text)
-        if kind == "date":
-            return vocab.parse_date(text)
-        if kind == "year":
-            return vocab.year(text)
-        if kind == "phone":
-            return vocab.phone(text)
-        raise AssertionError(kind)
+            today = self.today
+
+            def id_number(raw):
+                if isinstance(raw, (int, float)):
+                    raise ValueError("stored as a number, which loses digits: "
+                                     "format the column as text")
+                return check_resident_id(str(raw), today)
+            return id_number
+        text_parser = {
+            "text": str.strip, "code": str.strip,
+            "enum": lambda t: vocab.enum_value(col.enum, t),
+            "bool": vocab.boolean, "money": vocab.money_fen, "date": vocab.parse_date,
+            "year": vocab.year, "phone": vocab.phone,
+        }[kind]
+
+        def convert(raw):
+            if type(raw) is str:
+                return text_parser(raw)
+            if isinstance(raw, (datetime, date)):  # XLSX cells
+                if kind != "date":
+                    raise ValueError(f"is a date, expected {kind}")
+                return vocab.parse_date(raw)
+            if isinstance(raw, float):
+                if kind == "money":
+                    return vocab.money_fen(Decimal(repr(raw)))
+                raw = str(int(raw)) if raw.is_integer() else repr(raw)
+            return text_parser(str(raw))
+        return convert
 
 
 def _show(raw) -> str:
@@ -455,17 +451,20 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
 
     def flush():
         if pending_households:
+            # Core inserts (executemany), not ORM bulk: a third of the time for 1M rows.
+            table = Household.__table__
             new = session.execute(
-                insert(Household).returning(Household.id, Household.number,
-                                            sort_by_parameter_order=True),
+                # Rows come back paired with their number, so their order does not matter
+                # (and SQLite can batch them).
+                table.insert().returning(table.c.id, table.c.number),
                 pending_households,
             ).all()
             for hid, number in new:
                 ids[number] = hid
             pending_households.clear()
         if pending_members:
-            session.execute(insert(Member), [dict(m, household_id=ids[num])
-                                             for num, m in pending_members])
+            session.execute(Member.__table__.insert(),
+                            [dict(m, household_id=ids[num]) for num, m in pending_members])
             pending_members.clear()
         incomes, conditions, events = [], [], []
         for number, vals in pending_year:
@@ -486,17 +485,17 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
                                "reason": vals[_HH["status_reason"]] or default_reason,
                                "recorded_by": actor.username})
         if incomes:
-            session.execute(insert(Income), incomes)
+            session.execute(Income.__table__.insert(), incomes)
         if conditions:
-            session.execute(insert(LivingConditions), conditions)
+            session.execute(LivingConditions.__table__.insert(), conditions)
         if events:
-            session.execute(insert(StatusEvent), events)
+            session.execute(StatusEvent.__table__.insert(), events)
             result.status_events += len(events)
         pending_year.clear()
         if audit_rows:
             for a in audit_rows:
                 a["entity_id"] = str(ids[a.pop("number")])
-            session.execute(insert(AuditEntry), audit_rows)
+            session.execute(AuditEntry.__table__.insert(), audit_rows)
             audit_rows.clear()
 
     # Current status of the existing households that the file changes.
@@ -547,7 +546,7 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
                                        "entity": "household", "number": number,
                                        "detail": {"file": path.name}})
                     result.households_updated += 1
-        mdigest = _digest(number, sorted((k, _plain(v)) for k, v in member.items()))
+        mdigest = _digest(number, [member.get(k) for k in MEMBER_KEYS])
         h = p.lookup_hash(member["id_number"], "id_number")
         old = existing_members.get(h)
         if old is not None and old[1] == mdigest:
@@ -571,7 +570,7 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
 
 
 def _household_digest(vals: list) -> str:
-    return _digest(*[_plain(v) if v is not None else None for v in vals])
+    return _digest(*vals)
 
 
 def _household_columns(vals: list, p) -> dict:

@@ -163,7 +163,12 @@ def parse_date(raw: str | date | datetime) -> date:
     if isinstance(raw, date):
         return raw
     text = raw.strip()
-    for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"):
+    if len(text) == 10 and text[4] == "-":
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not a date (use YYYY-MM-DD)") from None
+    for fmt in ( "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d"):
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
