@@ -111,13 +111,23 @@ _GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d{1,2})?$")
 _PHONE = re.compile(r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
 
 
+_LOOKUP: dict[type[StrEnum], dict[str, StrEnum]] = {}
+
+
+def _lookup(enum_cls: type[StrEnum]) -> dict[str, StrEnum]:
+    table = _LOOKUP.get(enum_cls)
+    if table is None:
+        table = {m.value: m for m in enum_cls} | CHINESE.get(enum_cls, {})
+        _LOOKUP[enum_cls] = table
+    return table
+
+
 def enum_value(enum_cls: type[StrEnum], raw: str) -> StrEnum:
     text = raw.strip()
-    try:
-        return enum_cls(text.lower())
-    except ValueError:
-        pass
-    found = CHINESE.get(enum_cls, {}).get(text)
+    table = _lookup(enum_cls)
+    found = table.get(text)
+    if found is None:
+        found = table.get(text.lower())
     if found is None:
         allowed = ", ".join(m.value for m in enum_cls)
         raise ValueError(f"not one of: {allowed} (or their Chinese labels)")
