@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy.exc import IntegrityError
 
 from .. import __version__
@@ -46,6 +46,11 @@ def create_app() -> FastAPI:
         return JSONResponse({"error": "conflict",
                              "message": "the change conflicts with existing data",
                              "detail": {"constraint": str(exc.orig)[:200]}}, status_code=409)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        # The web pages come later; until then the front door is the API documentation.
+        return RedirectResponse("/docs")
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict:
