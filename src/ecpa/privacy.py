@@ -78,8 +78,3 @@ def mask_phone(value: str) -> str:
     if len(value) < 7:
         return "*" * len(value)
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
-
-
-def mask_name(value: str) -> str:
-    """``张三丰`` -> ``张**``; used for de-identified views."""
-    return value[:1] + "*" * (len(value) - 1) if value else value

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, PermissionDenied
 from ..people.access import Actor, audit, require_role
 from ..people.models import Role
 from ..privacy import protector
@@ -136,7 +136,7 @@ def export_registry(session: Session, actor: Actor, out: str | Path, fmt: str | 
     out = Path(out)
     fmt = (fmt or out.suffix.lstrip(".") or "csv").lower()
     if reveal and not actor.sees_full_personal_data:
-        raise InvalidInput(f"role {actor.role.value} may not export full ID numbers")
+        raise PermissionDenied(f"role {actor.role.value} may not export full ID numbers")
     if fmt in ("csv", "xlsx") and actor.role is Role.ANALYST:
         raise InvalidInput("analysts export the de-identified Parquet layout (--format parquet)")
     if fmt == "csv":

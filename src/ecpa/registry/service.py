@@ -10,10 +10,10 @@ from datetime import date
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
-from ..privacy import Protector, mask_id_number, mask_name, mask_phone, protector
+from ..privacy import Protector, mask_id_number, mask_phone, protector
 from ..regions.codes import scope_prefix
 from ..regions.models import Level, Region
 from .identity import check_credit_code, check_resident_id
@@ -207,7 +207,7 @@ def list_households(
         {
             "id": r.id, "number": r.number, "village_code": r.village_code,
             "village_name": r.name,
-            "head_name": r.head_name if actor.role is not Role.ANALYST else mask_name(r.head_name),
+            "head_name": r.head_name,
             "size": r.size, "status": r.status.value if r.status else None,
             "monitoring_category": r.monitoring_category.value if r.monitoring_category else None,
         }
@@ -234,7 +234,7 @@ def get_household(session: Session, actor: Actor, household_id: int, reveal: boo
     require_role(actor, *READERS)
     h = _load(session, actor, household_id)
     if reveal and not actor.sees_full_personal_data:
-        raise InvalidInput(f"role {actor.role.value} may not see full ID numbers")
+        raise PermissionDenied(f"role {actor.role.value} may not see full ID numbers")
     p = protector() if reveal else None
     audit(session, actor, "reveal" if reveal else "read", "household", h.id)
     return household_view(session, h, p)

@@ -117,10 +117,14 @@ def synth_county(seed: int = 1, county_code: str = "621221", households: int = 3
         for m in range(member_starts[h], member_starts[h + 1]):
             relation = d.m_relation[m]
             male = bool(d.m_male[m])
-            birth = str(d.m_birth[m])
+            born = d.m_birth[m]
+            # Three digits give 500 numbers per birth date and sex; past that, the next day.
+            while seq[(born, male)] >= 500:
+                born = born + np.timedelta64(1, "D")
+            seq[(born, male)] += 1
+            birth = str(born)
             body = county_code + birth.replace("-", "")
-            k = (body, male)
-            seq[k] += 1
+            k = (born, male)
             body += f"{(seq[k] - 1) * 2 + (1 if male else 0):03d}"
             family = surname if relation in ("head", "child", "grandchild") or (
                 relation == "parent" and male) else SURNAMES[int(rng.integers(0, len(SURNAMES)))]

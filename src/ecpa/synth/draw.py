@@ -121,7 +121,8 @@ def draw(rng: np.random.Generator, n: int, year: int) -> Draw:
     male[is_["head"]] = head_male[m_household[is_["head"]]]
     male[is_["spouse"]] = ~head_male[m_household[is_["spouse"]]]
     ref = np.datetime64(f"{year}-07-01", "D")
-    birth = ref - (age * 365.25).astype("timedelta64[D]")
+    # A random day within the year of age, so that clipped ages do not pile on one date.
+    birth = ref - (age * 365.25).astype("timedelta64[D]") - rng.integers(0, 365, total).astype("timedelta64[D]")
     birth = np.minimum(birth, np.datetime64(today, "D"))
 
     # Education and schooling by age.
