@@ -170,9 +170,15 @@ class _Parser:
                                      "format the column as text")
                 return check_resident_id(str(raw), today)
             return id_number
+        table = vocab.enum_table(col.enum) if kind == "enum" else {}
+
+        def enum(t):
+            # The common case is an exact value; enum_value explains a bad one.
+            found = table.get(t)
+            return found if found is not None else vocab.enum_value(col.enum, t)
+
         text_parser = {
-            "text": str.strip, "code": str.strip,
-            "enum": lambda t: vocab.enum_value(col.enum, t),
+            "text": str.strip, "code": str.strip, "enum": enum,
             "bool": vocab.boolean, "money": vocab.money_fen, "date": vocab.parse_date,
             "year": vocab.year, "phone": vocab.phone,
         }[kind]

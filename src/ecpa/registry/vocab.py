@@ -114,7 +114,7 @@ _PHONE = re.compile(r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")
 _LOOKUP: dict[type[StrEnum], dict[str, StrEnum]] = {}
 
 
-def _lookup(enum_cls: type[StrEnum]) -> dict[str, StrEnum]:
+def enum_table(enum_cls: type[StrEnum]) -> dict[str, StrEnum]:
     table = _LOOKUP.get(enum_cls)
     if table is None:
         table = {m.value: m for m in enum_cls} | CHINESE.get(enum_cls, {})
@@ -124,7 +124,7 @@ def _lookup(enum_cls: type[StrEnum]) -> dict[str, StrEnum]:
 
 def enum_value(enum_cls: type[StrEnum], raw: str) -> StrEnum:
     text = raw.strip()
-    table = _lookup(enum_cls)
+    table = enum_table(enum_cls)
     found = table.get(text)
     if found is None:
         found = table.get(text.lower())
