@@ -174,3 +174,29 @@ def test_organisation_with_checked_credit_code(api):
     assert listed == []  # another village's cooperative is outside the cadre's scope
     listed = api.get("/api/organisations", headers=login(api, "cadre_a")).json()
     assert [o["name"] for o in listed] == ["成县核桃专业合作社"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_malformed_requests_get_clear_4xx_never_500(api):
+    officer = login(api, "officer")
+    cases = [
+        ("get", "/api/households/abc", {}),
+        ("get", "/api/households?page=0", {}),
+        ("get", "/api/households?status=rich", {}),
+        ("post", "/api/households", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+        ("post", "/api/households", {"json": {"number": "1", "village_code": "621221100001", "members": []}}),
+        ("post", "/api/households", {"json": [1, 2, 3]}),
+        ("patch", "/api/households/1", {"json": {}}),
+        ("put", "/api/households/1/incomes", {"json": {"year": 2024, "source": "wages", "amount_fen": -1}}),
+        ("put", "/api/households/1/incomes", {"json": {"year": 2024, "source": "wages", "amount_fen": 1.5}}),
+        ("post", "/api/households/1/status-events", {"json": {"status": "exited", "date": "2024-02-30", "reason": "x"}}),
+        ("post", "/api/registry/import", {"files": {"file": ("x.txt", b"hello", "text/plain")}}),
+        ("post", "/api/registry/import", {"files": {"file": ("x.xlsx", b"not a workbook", "application/octet-stream")}}),
+        ("post", "/api/registry/import", {"files": {"file": ("x.csv", b"a,b\n1,2\n", "text/csv")}}),
+    ]
+    for method, url, kw in cases:
+        headers = {**officer, **kw.pop("headers", {})}
+        r = getattr(api, method)(url, headers=headers, **kw)
+        assert 400 <= r.status_code < 500, (method, url, r.status_code, r.text)
+        body = r.json()
+        assert body.get("message") or body.get("detail"), (url, body)
