@@ -318,7 +318,7 @@ def synth(
 ) -> None:
     """Generate a realistic synthetic county (reproducible from --seed), or stream
     millions of households to Parquet (--parquet DIR) for measurement benchmarks."""
-    from .synth import stream_parquet, synth_county, write_register
+    from .synth import stream_parquet, synth_county, write_regions, write_register
     if parquet:
         with _progress() as prog:
             task = prog.add_task("households", total=households)
@@ -331,18 +331,9 @@ def synth(
     county_data = synth_county(seed=seed, county_code=county, households=households)
     write_register(county_data.rows, out)
     if regions_out:
-        _write_regions(county_data.regions, regions_out)
+        write_regions(county_data.regions, regions_out)
     console.print(f"wrote {len(county_data.rows)} member rows of {households} households of "
                   f"{county_data.county_name} to {out}")
-
-
-def _write_regions(regions: list[dict], path: Path) -> None:
-    import csv
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["code", "name", "parent_code", "is_poor"])
-        for r in regions:
-            w.writerow([r["code"], r["name"], r["parent_code"], "yes" if r["is_poor"] else "no"])
 
 
 @app.command()

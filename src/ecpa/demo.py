@@ -36,7 +36,7 @@ CHENG_COUNTY_PROFILE = {
 def build_demo(database: Path, households: int = 3000, seed: int = 1,
                console: Console | None = None) -> list[tuple[str, str, str, str]]:
     """Rebuild ``database`` as a demo and return the logins (role, user, password, scope)."""
-    from .synth import synth_county, write_register
+    from .synth import synth_county, write_regions, write_register
 
     console = console or Console()
     if not get_settings().secret_key and not os.environ.get("ECPA_SECRET_KEY"):
@@ -54,12 +54,7 @@ def build_demo(database: Path, households: int = 3000, seed: int = 1,
     county = synth_county(seed=seed, households=households)
     regions_csv = database.with_name(database.stem + "-regions.csv")
     register = database.with_name(database.stem + "-register.csv")
-    with regions_csv.open("w", encoding="utf-8", newline="") as fh:
-        import csv
-        w = csv.writer(fh)
-        w.writerow(["code", "name", "parent_code", "is_poor"])
-        for r in county.regions:
-            w.writerow([r["code"], r["name"], r["parent_code"], "yes" if r["is_poor"] else "no"])
+    write_regions(county.regions, regions_csv)
     write_register(county.rows, register)
     with session_scope(url) as s:
         n = load_official(s)

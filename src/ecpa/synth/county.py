@@ -154,6 +154,17 @@ def _phone(rng: np.random.Generator) -> str:
     return PHONE_PREFIXES[int(rng.integers(0, len(PHONE_PREFIXES)))] + f"{int(rng.integers(0, 10**8)):08d}"
 
 
+def write_regions(regions: list[dict], path: str | Path) -> Path:
+    """Townships and villages as the CSV that ``ecpa regions import`` reads."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["code", "name", "parent_code", "is_poor"])
+        for r in regions:
+            w.writerow([r["code"], r["name"], r["parent_code"], "yes" if r["is_poor"] else "no"])
+    return path
+
+
 def write_register(rows: list[dict], path: str | Path) -> Path:
     """Rows as CSV (UTF-8 with BOM, for Excel) or XLSX (all cells text), by suffix."""
     path = Path(path)
