@@ -90,6 +90,30 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+def bulk_insert(session: Session, table, rows: list[dict]) -> None:
+    """Insert many rows of one shape: COPY on PostgreSQL (several times faster than
+    multi-row INSERT over the socket), executemany elsewhere.  Python-side column
+    defaults are not applied by COPY: rows must carry every value they need."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    import json
+
+    columns = list(rows[0])
+    json_cols = {c.name for c in table.columns if c.type.__class__.__name__ == "JSON"}
+    cursor = session.connection().connection.driver_connection.cursor()
+    names = ", ".join(f'"{c}"' for c in columns)
+    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([
+                json.dumps(row[c], ensure_ascii=False) if c in json_cols and row[c] is not None
+                else (row[c].value if hasattr(row[c], "value") else row[c])
+                for c in columns
+            ])
+
+
 def _alembic_config(url: str):
     from alembic.config import Config
 

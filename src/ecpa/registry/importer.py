@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from ..db import bulk_insert, utcnow
 from ..errors import InvalidInput
 from ..people.access import Actor, audit, require_role
 from ..people.models import AuditEntry, Role
@@ -457,6 +458,7 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
     pending_year: list[tuple[str, list]] = []  # (number, household values) for incomes/conditions/status
     audit_rows: list[dict] = []
     default_reason = f"recorded by import of {path.name}"
+    now = utcnow()
     today = date.today()
     scratch: list[RowError] = []
     n = 0
@@ -475,8 +477,8 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
                 ids[number] = hid
             pending_households.clear()
         if pending_members:
-            session.execute(Member.__table__.insert(),
-                            [dict(m, household_id=ids[num]) for num, m in pending_members])
+            bulk_insert(session, Member.__table__,
+                        [dict(m, household_id=ids[num]) for num, m in pending_members])
             pending_members.clear()
         incomes, conditions, events = [], [], []
         for number, vals in pending_year:
@@ -495,19 +497,19 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
                 events.append({"household_id": hid, "status": status,
                                "event_date": vals[_HH["status_date"]] or today,
                                "reason": vals[_HH["status_reason"]] or default_reason,
-                               "recorded_by": actor.username})
+                               "recorded_by": actor.username, "recorded_at": now})
         if incomes:
-            session.execute(Income.__table__.insert(), incomes)
+            bulk_insert(session, Income.__table__, incomes)
         if conditions:
-            session.execute(LivingConditions.__table__.insert(), conditions)
+            bulk_insert(session, LivingConditions.__table__, conditions)
         if events:
-            session.execute(StatusEvent.__table__.insert(), events)
+            bulk_insert(session, StatusEvent.__table__, events)
             result.status_events += len(events)
         pending_year.clear()
         if audit_rows:
             for a in audit_rows:
                 a["entity_id"] = str(ids[a.pop("number")])
-            session.execute(AuditEntry.__table__.insert(), audit_rows)
+            bulk_insert(session, AuditEntry.__table__, audit_rows)
             audit_rows.clear()
 
     # Current status of the existing households that the file changes.
@@ -535,7 +537,7 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
             if acc.existing_id is None:
                 pending_households.append({**columns, "import_digest": digest})
                 pending_year.append((number, vals))
-                audit_rows.append({"actor": actor.username, "action": "import.create",
+                audit_rows.append({"at": now, "actor": actor.username, "action": "import.create",
                                    "entity": "household", "number": number,
                                    "detail": {"file": path.name}})
                 result.households_created += 1
@@ -554,7 +556,7 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
                             LivingConditions.household_id == acc.existing_id,
                             LivingConditions.year == year))
                     pending_year.append((number, vals))
-                    audit_rows.append({"actor": actor.username, "action": "import.update",
+                    audit_rows.append({"at": now, "actor": actor.username, "action": "import.update",
                                        "entity": "household", "number": number,
                                        "detail": {"file": path.name}})
                     result.households_updated += 1
