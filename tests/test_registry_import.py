@@ -189,3 +189,23 @@ def test_xlsx_id_number_stored_as_number_is_refused(db_url, tmp_path):
     wb.save(path)
     r = run(db_url, path)
     assert not r.written and "format the column as text" in r.errors[0].reason
+
+
+def test_village_cadre_imports_only_its_village_and_every_change_is_audited(db_url, register_file):
+    from ecpa.people.access import Actor
+    from ecpa.people.models import AuditEntry, Role
+    cadre = Actor("cadre_a", Role.VILLAGE_CADRE, VILLAGE_A)
+    with session_scope(db_url) as s:
+        r = import_register(s, cadre, register_file)
+    assert not r.written
+    outside = [e for e in r.errors if e.column == "village_code"]
+    assert outside and all(e.value == VILLAGE_B and "outside your region scope" in e.reason
+                           for e in outside)
+    r = run(db_url, register_file)
+    with session_scope(db_url) as s:
+        created = s.scalars(select(AuditEntry.entity_id).where(
+            AuditEntry.action == "import.create")).all()
+        ids = {str(i) for i in s.scalars(select(Household.id))}
+        summary = s.scalars(select(AuditEntry).where(AuditEntry.action == "import")).one()
+    assert set(created) == ids and len(created) == 3
+    assert summary.detail["households_created"] == 3 and len(summary.detail["sha256"]) == 64
