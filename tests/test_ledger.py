@@ -1,0 +1,199 @@
+"""The ledger on SQLite and PostgreSQL: balanced, idempotent, append-only, periods."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from ecpa.db import get_engine, session_scope
+from ecpa.errors import Conflict, InvalidInput
+from ecpa.ledger.models import AccountKind, Channel, Posting, Transaction
+from ecpa.ledger.service import (
+    Leg, attributed_income, balance, close_period, open_account, post, reverse, statement)
+from ecpa.people.access import system_actor
+
+ACTOR = system_actor("test")
+D = date(2024, 5, 10)
+
+
+def accounts(s):
+    open_account(s, "platform", "Platform", AccountKind.PLATFORM)
+    open_account(s, "coop", "Walnut cooperative", AccountKind.COOPERATIVE)
+    open_account(s, "hh:1", "Household 1", AccountKind.HOUSEHOLD)
+    open_account(s, "hh:2", "Household 2", AccountKind.HOUSEHOLD)
+
+
+def test_balanced_posting_balances_and_statement(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+        post(s, ACTOR, "t1", D, "buy-back", [Leg("coop", 12_345), Leg("hh:1", -12_345)])
+        post(s, ACTOR, "t2", date(2024, 6, 1), "advance netted", [Leg("hh:1", 2_000), Leg("coop", -2_000)])
+        assert balance(s, "coop") == 10_345 and balance(s, "hh:1") == -10_345
+        assert balance(s, "coop", as_of=D) == 12_345
+        st_ = statement(s, "hh:1", date(2024, 6, 1), date(2024, 6, 30))
+        assert st_["opening_fen"] == -12_345 and st_["closing_fen"] == -10_345
+        assert [l["balance_fen"] for l in st_["lines"]] == [-10_345]
+
+
+def test_unbalanced_float_and_unknown_refused(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+        with pytest.raises(InvalidInput, match="sum to 1 fen"):
+            post(s, ACTOR, "u1", D, "x", [Leg("coop", 101), Leg("hh:1", -100)])
+        with pytest.raises(InvalidInput, match="integer fen"):
+            post(s, ACTOR, "u2", D, "x", [Leg("coop", 1.5), Leg("hh:1", -1.5)])
+        with pytest.raises(InvalidInput, match="unknown account"):
+            post(s, ACTOR, "u3", D, "x", [Leg("coop", 1), Leg("nobody", -1)])
+        assert s.scalar(select(func.count()).select_from(Transaction)) == 0
+
+
+def test_same_key_records_once_and_conflicts_when_different(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+        a = post(s, ACTOR, "k", D, "x", [Leg("coop", 500), Leg("hh:1", -500)])
+        b = post(s, ACTOR, "k", D, "x", [Leg("hh:1", -500), Leg("coop", 500)])
+        assert a.id == b.id
+        assert s.scalar(select(func.count()).select_from(Posting)) == 2
+        with pytest.raises(Conflict, match="different transaction"):
+            post(s, ACTOR, "k", D, "x", [Leg("coop", 501), Leg("hh:1", -501)])
+
+
+def test_reversal_restores_and_is_recorded_once(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+        t = post(s, ACTOR, "orig", D, "x", [Leg("coop", 800), Leg("hh:1", -800)])
+        r1 = reverse(s, ACTOR, t.id, "rev", D, "wrong grade")
+        r2 = reverse(s, ACTOR, t.id, "rev", D, "wrong grade")
+        assert r1.id == r2.id and balance(s, "coop") == 0
+        with pytest.raises(Conflict, match="already reversed"):
+            reverse(s, ACTOR, t.id, "rev-again", D, "x")
+
+
+def test_closed_period_refused_in_python_and_by_the_database(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+        close_period(s, ACTOR, "2024-05")
+        with pytest.raises(Conflict, match="closed"):
+            post(s, ACTOR, "late", D, "x", [Leg("coop", 1), Leg("hh:1", -1)])
+        post(s, ACTOR, "june", date(2024, 6, 3), "x", [Leg("coop", 1), Leg("hh:1", -1)])
+    with pytest.raises(DBAPIError, match="closed"):
+        with get_engine(db_url).begin() as c:
+            c.execute(text("INSERT INTO ledger_transaction (key, business_date, period, description,"
+                           " recorded_by, recorded_at) VALUES ('raw', '2024-05-02', '2024-05', 'x',"
+                           " 'sql', '2024-05-02')"))
+
+
+def test_ledger_is_append_only_in_the_database(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+        post(s, ACTOR, "t", D, "x", [Leg("coop", 10), Leg("hh:1", -10)])
+    for sql in ("UPDATE ledger_posting SET amount_fen = 0",
+                "DELETE FROM ledger_posting",
+                "UPDATE ledger_transaction SET description = 'edited'"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with get_engine(db_url).begin() as c:
+                c.execute(text(sql))
+
+
+def test_postgres_refuses_an_unbalanced_transaction_at_commit(db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no deferred constraints; the Python check guards it")
+    with session_scope(db_url) as s:
+        accounts(s)
+    with pytest.raises(DBAPIError, match="does not balance"):
+        with get_engine(db_url).begin() as c:
+            tid = c.execute(text(
+                "INSERT INTO ledger_transaction (key, business_date, period, description, recorded_by,"
+                " recorded_at) VALUES ('bad', '2024-05-02', '2024-05', 'x', 'sql', now()) RETURNING id"
+            )).scalar()
+            c.execute(text("INSERT INTO ledger_posting (transaction_id, leg, account_id, amount_fen)"
+                           " SELECT :t, 0, id, 100 FROM ledger_account WHERE code = 'coop'"), {"t": tid})
+            c.execute(text("INSERT INTO ledger_posting (transaction_id, leg, account_id, amount_fen)"
+                           " SELECT :t, 1, id, -99 FROM ledger_account WHERE code = 'hh:1'"), {"t": tid})
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Transaction)) == 0
+
+
+def test_attributed_income_by_household_and_channel(db_url, register_file):
+    from ecpa.registry.importer import import_register
+    from ecpa.registry.models import Household
+    with session_scope(db_url) as s:
+        import_register(s, ACTOR, register_file)
+        h1, h2 = s.scalars(select(Household.id).order_by(Household.id)).all()[:2]
+        accounts(s)
+        post(s, ACTOR, "b1", D, "buy-back", [
+            Leg("coop", 30_000), Leg("hh:1", -30_000, h1, Channel.INDUSTRY)])
+        post(s, ACTOR, "w1", D, "wages", [
+            Leg("coop", 9_000), Leg("hh:2", -9_000, h2, Channel.EMPLOYMENT)])
+        t = post(s, ACTOR, "b2", D, "buy-back", [
+            Leg("coop", 1_000), Leg("hh:1", -1_000, h1, Channel.INDUSTRY)])
+        reverse(s, ACTOR, t.id, "b2-rev", D, "duplicate delivery")
+        post(s, ACTOR, "old", date(2023, 12, 31), "last year", [
+            Leg("coop", 5), Leg("hh:1", -5, h1, Channel.INDUSTRY)])
+        assert attributed_income(s, 2024) == {h1: {"industry": 30_000}, h2: {"employment": 9_000}}
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    """Random postings, reversals and replays: every transaction stays balanced and the
+    whole ledger sums to zero."""
+
+    url: str = ""
+
+    def __init__(self):
+        super().__init__()
+        self.posted: list[int] = []
+        self.n = 0
+
+    @rule(amounts=st.lists(st.integers(min_value=-10**9, max_value=10**9).filter(bool),
+                           min_size=1, max_size=4),
+          replay=st.booleans())
+    def post_random(self, amounts, replay):
+        self.n += 1
+        codes = ["platform", "coop", "hh:1", "hh:2"]
+        rng = random.Random(self.n)
+        legs = [Leg(rng.choice(codes), a) for a in amounts]
+        if sum(amounts):
+            legs.append(Leg(rng.choice(codes), -sum(amounts)))  # the balancing leg
+        key = f"sm-{id(self)}-{self.n}"
+        with session_scope(self.url) as s:
+            try:
+                t = post(s, ACTOR, key, D, "random", legs)
+            except InvalidInput:
+                return
+            self.posted.append(t.id)
+            if replay:
+                assert post(s, ACTOR, key, D, "random", legs).id == t.id
+
+    @rule(data=st.data())
+    def reverse_one(self, data):
+        if not self.posted:
+            return
+        tid = data.draw(st.sampled_from(self.posted))
+        with session_scope(self.url) as s:
+            try:
+                reverse(s, ACTOR, tid, f"rev-{tid}", D, "random")
+            except Conflict:
+                pass
+
+    @invariant()
+    def balanced(self):
+        with session_scope(self.url) as s:
+            unbalanced = s.execute(select(Posting.transaction_id).group_by(Posting.transaction_id)
+                                   .having(func.sum(Posting.amount_fen) != 0)).all()
+            assert unbalanced == []
+            assert (s.scalar(select(func.coalesce(func.sum(Posting.amount_fen), 0))) or 0) == 0
+
+
+def test_random_operations_keep_every_transaction_balanced(db_url):
+    with session_scope(db_url) as s:
+        accounts(s)
+    LedgerMachine.url = db_url
+    run_state_machine_as_test(LedgerMachine, settings=settings(
+        max_examples=15, stateful_step_count=25, deadline=None))
