@@ -197,3 +197,43 @@ def test_random_operations_keep_every_transaction_balanced(db_url):
     LedgerMachine.url = db_url
     run_state_machine_as_test(LedgerMachine, settings=settings(
         max_examples=15, stateful_step_count=25, deadline=None))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_ledger_through_the_api(db_url):
+    from fastapi.testclient import TestClient
+    from ecpa.api.app import create_app
+    from ecpa.people.models import Role
+    from ecpa.people.service import create_user
+    with session_scope(db_url) as s:
+        create_user(s, ACTOR, "officer", "password-123", Role.COUNTY_OFFICER, "621221")
+        create_user(s, ACTOR, "buyer", "password-123", Role.CONSUMER)
+    client = TestClient(create_app())
+
+    def auth(user):
+        tok = client.post("/api/auth/token", data={"username": user, "password": "password-123"})
+        return {"Authorization": f"Bearer {tok.json()['access_token']}"}
+
+    officer = auth("officer")
+    for code, kind in (("coop", "cooperative"), ("hh:1", "household")):
+        r = client.post("/api/ledger/accounts", json={"code": code, "name": code, "kind": kind},
+                        headers=officer)
+        assert r.status_code == 201
+    body = {"key": "api-1", "date": "2024-05-10", "description": "buy-back",
+            "legs": [{"account": "coop", "amount_fen": 700}, {"account": "hh:1", "amount_fen": -700}]}
+    first = client.post("/api/ledger/transactions", json=body, headers=officer)
+    again = client.post("/api/ledger/transactions", json=body, headers=officer)
+    assert first.status_code == again.status_code == 201 and first.json()["id"] == again.json()["id"]
+    bad = dict(body, key="api-2", legs=[{"account": "coop", "amount_fen": 700},
+                                        {"account": "hh:1", "amount_fen": -600}])
+    r = client.post("/api/ledger/transactions", json=bad, headers=officer)
+    assert r.status_code == 422 and "sum to 100 fen" in r.json()["message"]
+    fl = dict(body, key="api-3", legs=[{"account": "coop", "amount_fen": 7.5},
+                                       {"account": "hh:1", "amount_fen": -7.5}])
+    assert client.post("/api/ledger/transactions", json=fl, headers=officer).status_code == 422
+    r = client.get("/api/ledger/accounts/hh:1/statement",
+                   params={"start": "2024-01-01", "end": "2024-12-31"}, headers=officer)
+    assert r.json()["closing_fen"] == -700
+    assert client.post("/api/ledger/transactions", json=dict(body, key="api-4"),
+                       headers=auth("buyer")).status_code == 403
+    assert client.post("/api/ledger/periods/2024-13/close", headers=officer).status_code == 422

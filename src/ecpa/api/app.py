@@ -12,6 +12,7 @@ from ..errors import EcpaError
 
 
 def create_app() -> FastAPI:
+    from ..ledger.api import router as ledger_router
     from ..people.api import router as people_router
     from ..regions.api import router as regions_router
     from ..registry.api import router as registry_router
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
     app.include_router(people_router)
     app.include_router(regions_router)
     app.include_router(registry_router)
+    app.include_router(ledger_router)
     return app
 
 

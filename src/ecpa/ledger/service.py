@@ -3,6 +3,7 @@ reversals, closing periods, balances, statements and income attributed to househ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -128,6 +129,8 @@ def reverse(session: Session, actor: Actor, transaction_id: int, key: str, busin
 
 def close_period(session: Session, actor: Actor, period: str) -> Period:
     require_role(actor, Role.ADMINISTRATOR, Role.COUNTY_OFFICER)
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
+        raise InvalidInput(f"period {period!r} is not YYYY-MM", field="period")
     row = session.get(Period, period)
     if row is None:
         row = Period(code=period)
