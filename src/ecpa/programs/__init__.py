@@ -1,0 +1,2 @@
+"""Programs that lift households out of poverty: contract farming with buy-back,
+no-collateral agricultural loans, cooperatives, training and employment."""
