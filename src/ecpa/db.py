@@ -143,5 +143,6 @@ def import_all_models() -> None:
     """Import every domain package's models so that ``Base.metadata`` is complete."""
     from .ledger import models as _ledger  # noqa: F401
     from .people import models as _people  # noqa: F401
+    from .programs import models as _programs  # noqa: F401
     from .regions import models as _regions  # noqa: F401
     from .registry import models as _registry  # noqa: F401
