@@ -23,6 +23,7 @@ HOUSEHOLDS = pa.schema([
     ("risk_eliminated", pa.bool_()),
     ("main_cause", pa.string()),
     ("size", pa.int16()),
+    ("child_deaths", pa.int16()),        # surveys (Global MPI); null from the registry
 ])
 
 MEMBERS = pa.schema([
@@ -38,6 +39,7 @@ MEMBERS = pa.schema([
     ("labour_ability", pa.string()),
     ("medical_insurance", pa.bool_()),
     ("monthly_wage_fen", pa.int64()),
+    ("undernourished", pa.bool_()),      # surveys (Global MPI); null from the registry
 ])
 
 INCOMES = pa.schema([
@@ -57,6 +59,27 @@ CONDITIONS = pa.schema([
     ("electricity", pa.bool_()),
     ("road_access", pa.bool_()),
     ("internet_access", pa.bool_()),
+    ("food_secure", pa.bool_()),         # 不愁吃
+    ("clothing_secure", pa.bool_()),     # 不愁穿
+    ("medical_expense_fen", pa.int64()),  # out-of-pocket, for the year
+    ("disaster_loss_fen", pa.int64()),
+    ("assets_owned", pa.int16()),        # of the Global MPI's asset list
+    ("cooperative_member", pa.bool_()),
+    ("indoor_kitchen", pa.bool_()),
+    ("tap_water", pa.bool_()),
+])
+
+# County statistics for UNDP's county index (seed 001 §IV.A); optional, rates 0..1.
+COUNTIES = pa.schema([
+    ("county_code", pa.string()),
+    ("sanitary_toilet_rate", pa.float64()),
+    ("indoor_kitchen_rate", pa.float64()),
+    ("tap_water_rate", pa.float64()),
+    ("mobile_internet_coverage", pa.float64()),
+    ("production_facility_coverage", pa.float64()),
+    ("road_coverage", pa.float64()),
+    ("financial_facility_coverage", pa.float64()),
+    ("night_light_density", pa.float64()),
 ])
 
 TABLES = {"households": HOUSEHOLDS, "members": MEMBERS, "incomes": INCOMES,

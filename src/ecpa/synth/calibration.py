@@ -38,6 +38,20 @@ TOILET = (["sanitary", "non_sanitary", "none"], [0.62, 0.35, 0.03])
 ELECTRICITY = 0.999
 ROAD_ACCESS = 0.97
 INTERNET_ACCESS = 0.90
+FOOD_SECURE = 0.995
+CLOTHING_SECURE = 0.997
+INDOOR_KITCHEN = 0.85
+TAP_WATER = 0.88
+COOPERATIVE_MEMBER = 0.30
+ASSETS_OWNED = ([0, 1, 2, 3, 4, 5], [0.02, 0.06, 0.22, 0.30, 0.25, 0.15])
+# Out-of-pocket medical spending: most households little; serious illness much more.
+MEDICAL_EXPENSE_YUAN = (300, 1500)        # log-uniform range, ordinary households
+SERIOUS_MEDICAL_EXPENSE_YUAN = (5000, 40000)
+DISASTER_SHARE = 0.03
+DISASTER_LOSS_YUAN = (1000, 30000)
+# Surveys only (Global MPI): undernourished persons, households that lost a child.
+UNDERNOURISHED = 0.03
+CHILD_DEATH = 0.01
 
 # People.
 SPOUSE = 0.80

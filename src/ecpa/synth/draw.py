@@ -35,6 +35,15 @@ class Draw:
     electricity: np.ndarray
     road: np.ndarray
     internet: np.ndarray
+    food_secure: np.ndarray
+    clothing_secure: np.ndarray
+    medical_fen: np.ndarray
+    disaster_fen: np.ndarray
+    assets: np.ndarray
+    cooperative: np.ndarray
+    kitchen: np.ndarray
+    tap_water: np.ndarray
+    child_deaths: np.ndarray
     # members
     m_household: np.ndarray
     m_relation: np.ndarray        # strings (object)
@@ -47,6 +56,7 @@ class Draw:
     m_labour: np.ndarray
     m_insured: np.ndarray
     m_wage_fen: np.ndarray        # -1: none
+    m_undernourished: np.ndarray
 
 
 def _dates(rng, n, start: str, end: str) -> np.ndarray:
@@ -170,6 +180,15 @@ def draw(rng: np.random.Generator, n: int, year: int) -> Draw:
     works = able & (rng.random(total) < cal.MIGRANT_WORK)
     wage = np.where(works, rng.integers(cal.MONTHLY_WAGE[0], cal.MONTHLY_WAGE[1] + 1, total) * 100, -1)
 
+    # Medical spending follows the household's sickest member.
+    serious = np.zeros(n, dtype=bool)
+    np.logical_or.at(serious, m_household, (health == "serious_illness") | (health == "disabled"))
+    lo, hi = np.where(serious, cal.SERIOUS_MEDICAL_EXPENSE_YUAN[0], cal.MEDICAL_EXPENSE_YUAN[0]), \
+        np.where(serious, cal.SERIOUS_MEDICAL_EXPENSE_YUAN[1], cal.MEDICAL_EXPENSE_YUAN[1])
+    medical = np.exp(rng.uniform(np.log(lo), np.log(hi)))
+    disaster = np.where(rng.random(n) < cal.DISASTER_SHARE,
+                        np.exp(rng.uniform(*np.log(cal.DISASTER_LOSS_YUAN), n)), 0.0)
+
     return Draw(
         n=n, size=size, status=status, status_date=status_date, cause=cause,
         category=category, risk_eliminated=risk_eliminated, income=income,
@@ -178,8 +197,18 @@ def draw(rng: np.random.Generator, n: int, year: int) -> Draw:
         fuel=_choice(rng, cal.COOKING_FUEL, n), toilet=_choice(rng, cal.TOILET, n),
         electricity=rng.random(n) < cal.ELECTRICITY, road=rng.random(n) < cal.ROAD_ACCESS,
         internet=rng.random(n) < cal.INTERNET_ACCESS,
+        food_secure=rng.random(n) < cal.FOOD_SECURE,
+        clothing_secure=rng.random(n) < cal.CLOTHING_SECURE,
+        medical_fen=np.round(medical * 100).astype(np.int64),
+        disaster_fen=np.round(disaster * 100).astype(np.int64),
+        assets=np.asarray(cal.ASSETS_OWNED[0])[_choice(rng, cal.ASSETS_OWNED, n)],
+        cooperative=rng.random(n) < cal.COOPERATIVE_MEMBER,
+        kitchen=rng.random(n) < cal.INDOOR_KITCHEN,
+        tap_water=rng.random(n) < cal.TAP_WATER,
+        child_deaths=(rng.random(n) < cal.CHILD_DEATH).astype(np.int16),
         m_household=m_household, m_relation=relation, m_male=male, m_birth=birth,
         m_education=education, m_schooling=schooling, m_health=health, m_disability=disability,
         m_labour=labour, m_insured=rng.random(total) < cal.MEDICAL_INSURANCE,
         m_wage_fen=wage.astype(np.int64),
+        m_undernourished=rng.random(total) < cal.UNDERNOURISHED,
     )

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from ..regions.codes import level_of_code
 from ..regions.models import Level
 from ..regions.service import official_divisions
-from ..registry.layout import CONDITIONS, HOUSEHOLDS, INCOMES, MEMBERS
+from ..registry.layout import CONDITIONS, COUNTIES, HOUSEHOLDS, INCOMES, MEMBERS
 from . import calibration as cal
 from .draw import INCOME_SOURCES, draw
 
@@ -68,7 +68,7 @@ def stream_parquet(out_dir: str | Path, households: int, seed: int = 1,
                 _cat(np.where(is_cat, d.category, 0), cal.MONITORING_CATEGORY[0], is_cat),
                 pa.array(d.risk_eliminated == 1, mask=~is_cat),
                 _cat(d.cause, cal.MAIN_CAUSE[0]),
-                pa.array(d.size.astype(np.int16)),
+                pa.array(d.size.astype(np.int16)), pa.array(d.child_deaths),
             ], schema=HOUSEHOLDS))
             total = len(d.m_household)
             wage_known = d.m_wage_fen >= 0
@@ -80,6 +80,7 @@ def stream_parquet(out_dir: str | Path, households: int, seed: int = 1,
                 _strings(d.m_schooling), _strings(d.m_health), _strings(d.m_disability),
                 _strings(d.m_labour), pa.array(d.m_insured),
                 pa.array(np.where(wage_known, d.m_wage_fen, 0), mask=~wage_known),
+                pa.array(d.m_undernourished),
             ], schema=MEMBERS))
             for y in sorted(d.income):
                 for s_idx, source in enumerate(INCOME_SOURCES):
@@ -90,12 +91,21 @@ def stream_parquet(out_dir: str | Path, households: int, seed: int = 1,
                         pa.array(hid[keep]), pa.array(np.full(k, y, np.int16)),
                         _cat(np.full(k, s_idx), list(INCOME_SOURCES)), pa.array(amounts[keep]),
                     ], schema=INCOMES))
-            writers["conditions"].write_table(pa.Table.from_arrays([
-                pa.array(hid), pa.array(np.full(n, year, np.int16)), pa.array(d.housing_safe),
-                pa.array(d.water_safe), _cat(d.fuel, cal.COOKING_FUEL[0]),
-                _cat(d.toilet, cal.TOILET[0]), pa.array(d.electricity), pa.array(d.road),
-                pa.array(d.internet),
-            ], schema=CONDITIONS))
+            # The year before: the same conditions, less improved (a few more unsafe
+            # houses and unsanitary toilets), so that changes over time have a subject.
+            worse = rng.random(n) < 0.05
+            for y, w in ((year - 1, worse), (year, np.zeros(n, dtype=bool))):
+                writers["conditions"].write_table(pa.Table.from_arrays([
+                    pa.array(hid), pa.array(np.full(n, y, np.int16)),
+                    pa.array(d.housing_safe & ~w), pa.array(d.water_safe),
+                    _cat(d.fuel, cal.COOKING_FUEL[0]),
+                    _cat(np.where(w, cal.TOILET[0].index("non_sanitary"), d.toilet), cal.TOILET[0]),
+                    pa.array(d.electricity), pa.array(d.road), pa.array(d.internet),
+                    pa.array(d.food_secure), pa.array(d.clothing_secure),
+                    pa.array(d.medical_fen), pa.array(d.disaster_fen),
+                    pa.array(d.assets.astype(np.int16)), pa.array(d.cooperative),
+                    pa.array(d.kitchen), pa.array(d.tap_water),
+                ], schema=CONDITIONS))
             next_hh += n
             next_member += total
             done += n
@@ -104,4 +114,22 @@ def stream_parquet(out_dir: str | Path, households: int, seed: int = 1,
     finally:
         for w in writers.values():
             w.close()
+    _write_counties(out / "counties.parquet", chosen, rng)
     return out
+
+
+def _write_counties(path: Path, counties: np.ndarray, rng: np.random.Generator) -> None:
+    """County statistics for UNDP's index that households cannot tell (production and
+    financial facilities, network and road coverage, night lights), driven by one latent
+    level of development per county."""
+    n = len(counties)
+    dev = rng.beta(2, 2, n)
+    def rate(lo, hi, noise=0.08):
+        return np.clip(lo + (hi - lo) * dev + rng.normal(0, noise, n), 0, 1)
+    pq.write_table(pa.Table.from_arrays([
+        pa.array(counties.astype(object)),
+        pa.array(np.full(n, None), pa.float64()), pa.array(np.full(n, None), pa.float64()),
+        pa.array(np.full(n, None), pa.float64()),
+        pa.array(rate(0.6, 1.0)), pa.array(rate(0.2, 0.9)), pa.array(rate(0.7, 1.0)),
+        pa.array(rate(0.3, 0.95)), pa.array(np.round(np.exp(rng.normal(0, 0.5, n)) * (0.2 + 5 * dev), 3)),
+    ], schema=COUNTIES), path)

@@ -1,0 +1,327 @@
+"""``ecpa assess``: input folder + configuration -> output folder.
+
+Writes ``households.parquet`` (every household's assessed status with its reasons),
+``mpi``, ``fgt``, ``guarantees``, ``undp_counties``, ``monitoring`` (Parquet and CSV),
+``changes`` when a comparison year is set, and ``summary.xlsx``.  The ratios are
+computed here from the engine's sums (small tables), the same way on either engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InvalidInput
+from .config import Config
+from .engine import (
+    Plan,
+    aggregate_sql,
+    check_inputs,
+    county_sql,
+    household_sql,
+    make_backend,
+    make_plan,
+    monitoring_sql,
+    register_inputs,
+)
+from .schema import TABLES
+
+STEPS = ("check input", "households", "aggregates", "counties", "monitoring", "write")
+
+
+@dataclass
+class Result:
+    out_dir: Path
+    households: int
+    mpi: pd.DataFrame
+    fgt: pd.DataFrame
+    guarantees: pd.DataFrame
+    undp: pd.DataFrame
+    monitoring_count: int
+    changes: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _level_frame(sums: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Name each row's level ('total', 'province', …) and code, and its subgroup."""
+    levels = plan.config.levels
+    keys = [f"{lv}_code" for lv in levels]
+    subs = list(plan.subgroup_sql)
+    level = pd.Series("total", index=sums.index, dtype=object)
+    code = pd.Series(None, index=sums.index, dtype=object)
+    sub = pd.Series(None, index=sums.index, dtype=object)
+    sub_value = pd.Series(None, index=sums.index, dtype=object)
+    for lv, key in zip(levels, keys):
+        on = sums[f"lvl_{key}"] == 0
+        level[on] = lv
+        code[on] = sums.loc[on, key]
+    for s in subs:
+        on = sums[f"lvl_sg_{s}"] == 0
+        sub[on] = s
+        sub_value[on] = sums.loc[on, f"sg_{s}"]
+    out = pd.DataFrame({"level": level, "code": code, "subgroup": sub,
+                        "subgroup_value": sub_value})
+    rest = [c for c in sums.columns if not c.startswith("lvl_") and c not in keys
+            and not c.startswith("sg_")]
+    return pd.concat([out, sums[rest]], axis=1)
+
+
+def _div(a, b):
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / b, np.nan)
+
+
+def af_table(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """H, A, M0, censored/uncensored headcounts and contributions for every k."""
+    rows = []
+    ind = plan.indicators
+    for i, k in enumerate(plan.ks):
+        t = frame[["level", "code", "subgroup", "subgroup_value", "households", "population"]].copy()
+        t.insert(4, "k", float(k))
+        pop = frame["population"]
+        t["H"] = _div(frame[f"q_{i}"], pop)
+        t["M0"] = _div(frame[f"qa_{i}"], pop)
+        t["A"] = _div(frame[f"qa_{i}"], frame[f"q_{i}"])
+        t["poor_population"] = frame[f"q_{i}"]
+        contrib = {}
+        for j in ind:
+            ch = _div(frame[f"ch_{i}_{j.name}"], pop)
+            t[f"censored_{j.name}"] = ch
+            t[f"uncensored_{j.name}"] = _div(frame[f"uh_{j.name}"], pop)
+            contrib[j.name] = _div(float(j.weight) * ch, t["M0"])
+        for j in ind:
+            t[f"contribution_{j.name}"] = contrib[j.name]
+        t["drivers"] = top_names(pd.DataFrame(contrib), 3, largest=True)
+        rows.append(t)
+    return pd.concat(rows, ignore_index=True)
+
+
+def top_names(values: pd.DataFrame, n: int, largest: bool) -> list[str]:
+    """Per row, the names of the ``n`` largest positive (or smallest) values, comma-joined;
+    missing values never count."""
+    v = values.to_numpy(dtype=float)
+    names = np.asarray(values.columns)
+    key = np.where(np.isnan(v), np.inf, -v if largest else v)
+    order = np.argsort(key, axis=1, kind="stable")[:, :n]
+    picked = np.take_along_axis(key, order, axis=1)
+    ok = np.isfinite(picked) & ((picked < 0) if largest else True)
+    return [",".join(names[o][m]) for o, m in zip(order, ok)]
+
+
+def fgt_table(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    rows = []
+    for name in plan.config.lines:
+        t = frame[["level", "code", "subgroup", "subgroup_value", "households"]].copy()
+        t["line"] = name
+        t["line_yuan"] = plan.line_fen[name] / 100
+        t["population"] = frame["pop_income"]
+        t["poor_population"] = frame[f"fgt0_{name}"]
+        t["poor_households"] = frame[f"poor_households_{name}"]
+        t["headcount_ratio"] = _div(frame[f"fgt0_{name}"], frame["pop_income"])
+        t["poverty_gap"] = _div(frame[f"fgt1_{name}"], frame["pop_income"])
+        t["squared_poverty_gap"] = _div(frame[f"fgt2_{name}"], frame["pop_income"])
+        rows.append(t)
+    return pd.concat(rows, ignore_index=True)
+
+
+def guarantees_table(frame: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    t = frame[["level", "code", "subgroup", "subgroup_value", "households", "population"]].copy()
+    for g in plan.guarantees:
+        t[f"failing_{g.name}"] = _div(frame[f"g_{g.name}"], frame["population"])
+    t["failing_any"] = _div(frame["g_any"], frame["population"])
+    for cat in ("unstable_exited", "marginal", "sudden_hardship"):
+        t[f"at_risk_{cat}"] = frame[f"risk_{cat}"]
+    return t
+
+
+def undp_table(county_shares: pd.DataFrame, counties: pd.DataFrame | None,
+               config: Config) -> pd.DataFrame:
+    """UNDP's composite: min-max normalised indicators (higher is better), weighted mean,
+    ranked from the most deprived county (rank 1); the weakest indicators named."""
+    weights = config.undp.weights
+    t = county_shares.copy()
+    if counties is not None and len(counties):
+        # County statistics from the counties file take precedence over register shares.
+        t = t.merge(counties, on="county_code", how="outer", suffixes=("_register", ""))
+        for col in list(weights):
+            reg = f"{col}_register"
+            if reg in t.columns:
+                t[col] = t[col].where(t[col].notna(), t[reg])
+                t = t.drop(columns=[reg])
+    used = [c for c in weights if c in t.columns and t[c].notna().any() and weights[c] > 0]
+    missing = [c for c in weights if c not in used]
+    if not used or t.empty:
+        return pd.DataFrame(columns=["county_code", "composite", "rank", "weakest"])
+    norm = {}
+    for c in used:
+        v = t[c].astype(float)
+        lo, hi = v.min(), v.max()
+        norm[c] = (v - lo) / (hi - lo) if hi > lo else pd.Series(1.0, index=t.index)
+    n = pd.DataFrame(norm)
+    w = pd.Series({c: float(weights[c]) for c in used})
+    avail = n.notna().astype(float) * w
+    t["composite"] = (n.fillna(0) * w).sum(axis=1) / avail.sum(axis=1)
+    t["indicators_used"] = n.notna().sum(axis=1)
+    t["weakest"] = top_names(n, config.undp.weakest, largest=False)
+    for c in used:
+        t[f"normalised_{c}"] = n[c]
+    t = t.sort_values(["composite", "county_code"], na_position="last").reset_index(drop=True)
+    t["rank"] = np.arange(1, len(t) + 1)
+    t.attrs["not_available"] = missing
+    return t
+
+
+def _write(df: pd.DataFrame, out: Path, name: str) -> None:
+    df.to_parquet(out / f"{name}.parquet", index=False)
+    df.to_csv(out / f"{name}.csv", index=False)
+
+
+def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
+    with pd.ExcelWriter(path, engine="xlsxwriter") as xw:
+        overview = pd.DataFrame([
+            ("year", plan.year), ("profile", plan.config.af.name),
+            ("k", ", ".join(str(k) for k in plan.ks)), ("households", result.households),
+            ("households at risk", result.monitoring_count),
+        ] + [(f"line {n} (yuan/person/year)", plan.line_fen[n] / 100) for n in plan.config.lines],
+            columns=["item", "value"])
+        overview.to_excel(xw, sheet_name="overview", index=False)
+        top = ["total", "province", "county"]
+        for name, df in (("mpi", result.mpi), ("fgt", result.fgt),
+                         ("guarantees", result.guarantees)):
+            df[df["level"].isin(top)].to_excel(xw, sheet_name=name, index=False)
+        cols = [c for c in ("rank", "county_code", "composite", "weakest") if c in result.undp]
+        result.undp[cols + [c for c in result.undp.columns if c not in cols]].to_excel(
+            xw, sheet_name="undp_counties", index=False)
+        if result.changes is not None:
+            result.changes.to_excel(xw, sheet_name="changes", index=False)
+
+
+def run_pass(backend, plan: Plan, hh_path: Path) -> pd.DataFrame:
+    """Household pass to ``hh_path``, then the aggregate pass; returns the sums."""
+    backend.to_parquet(household_sql(plan, {}), hh_path)
+    backend.register_parquet("hh", hh_path)
+    sums = backend.arrow(aggregate_sql(plan, plan.config.levels)).to_pandas()
+    return _level_frame(sums, plan)
+
+
+def changes_table(now: pd.DataFrame, before: pd.DataFrame, years: int) -> pd.DataFrame:
+    """Absolute, relative and annualised change of H, A and M0 between two years."""
+    keys = ["level", "code", "subgroup", "subgroup_value", "k"]
+    m = now.merge(before, on=keys, suffixes=("", "_before"))
+    out = m[keys].copy()
+    for x in ("H", "A", "M0"):
+        a, b = m[x].astype(float), m[f"{x}_before"].astype(float)
+        out[f"{x}_before"], out[x] = b, a
+        out[f"{x}_change"] = a - b
+        out[f"{x}_relative"] = _div(a - b, b)
+        out[f"{x}_annualised"] = (a - b) / years
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{x}_annualised_relative"] = np.where(b > 0, (a / b) ** (1 / years) - 1, np.nan)
+    return out
+
+
+def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb",
+           progress: Callable[[str], None] | None = None, backend=None,
+           memory_limit: str | None = None) -> Result:
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    say = progress or (lambda step: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[step] = now - t0
+        t0 = now
+
+    say("check input")
+    plan = make_plan(config)
+    tables = check_inputs(plan, input_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    own = backend is None
+    if own:
+        opts = {"memory_limit": memory_limit} if engine == "duckdb" and memory_limit else {}
+        backend = make_backend(engine, **opts)
+    try:
+        register_inputs(backend, tables)
+        lap("check input")
+        say("households")
+        hh_path = out_dir / "households.parquet"
+        if hh_path.is_dir():
+            shutil.rmtree(hh_path)
+        sums = run_pass(backend, plan, hh_path)
+        lap("households+aggregates")
+        say("aggregates")
+        mpi = af_table(sums, plan)
+        fgt = fgt_table(sums, plan)
+        guar = guarantees_table(sums, plan)
+        total_households = int(sums.loc[(sums["level"] == "total") & sums["subgroup"].isna(),
+                                        "households"].iloc[0]) if len(sums) else 0
+        if plan.config.survey.weight or plan.config.survey.cluster:
+            from .survey import survey_errors
+            cols = ["weight", "survey_stratum", "survey_cluster", "score"] + \
+                   [f"mpi_poor_{i}" for i in range(len(plan.ks))] + \
+                   [f"{lv}_code" for lv in plan.config.levels] + \
+                   [f"sg_{s}" for s in plan.subgroup_sql]
+            hh = backend.arrow(f"SELECT {', '.join(cols)} FROM hh").to_pandas()
+            mpi = survey_errors(mpi, hh, plan)
+        say("counties")
+        shares = backend.arrow(county_sql()).to_pandas()
+        counties = None
+        if "counties" in tables:
+            counties = backend.arrow("SELECT * FROM counties").to_pandas()
+            counties = counties.dropna(axis=1, how="all")
+        undp = undp_table(shares, counties, config)
+        lap("counties")
+        say("monitoring")
+        mon_path = out_dir / "monitoring.parquet"
+        if mon_path.is_dir():
+            shutil.rmtree(mon_path)
+        backend.to_parquet(monitoring_sql(), mon_path)
+        monitoring = backend.arrow("SELECT COUNT(*) AS n FROM hh WHERE risk_category IS NOT NULL")
+        mon_count = int(monitoring.column(0)[0].as_py())
+        lap("monitoring")
+        changes = None
+        if config.compare_year:
+            say("comparison year")
+            before_plan = make_plan(config, year=config.compare_year)
+            tmp = out_dir / f".households_{config.compare_year}.parquet"
+            before = af_table(run_pass(backend, before_plan, tmp), before_plan)
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+            backend.register_parquet("hh", hh_path)
+            changes = changes_table(mpi, before, config.year - config.compare_year)
+            lap("comparison year")
+        say("write")
+        result = Result(out_dir, total_households, mpi, fgt, guar, undp, mon_count, changes,
+                        timings)
+        _write(mpi, out_dir, "mpi")
+        _write(fgt, out_dir, "fgt")
+        _write(guar, out_dir, "guarantees")
+        _write(undp, out_dir, "undp_counties")
+        if changes is not None:
+            _write(changes, out_dir, "changes")
+        pd.read_parquet(mon_path).to_csv(out_dir / "monitoring.csv", index=False)
+        _summary_xlsx(result, plan, out_dir / "summary.xlsx")
+        (out_dir / "summary.json").write_text(json.dumps({
+            "year": plan.year, "profile": plan.config.af.name, "engine": backend.name,
+            "households": total_households, "at_risk": mon_count,
+            "k": [str(k) for k in plan.ks],
+            "lines_fen": plan.line_fen,
+            "undp_indicators_not_available": undp.attrs.get("not_available", []),
+            "seconds": timings,
+        }, indent=2, ensure_ascii=False), encoding="utf-8")
+        lap("write")
+        return result
+    finally:
+        if own:
+            backend.close()

@@ -1,0 +1,438 @@
+"""The measurement engine: SQL written once (DuckDB's dialect), run on embedded DuckDB
+or, transpiled by sqlglot, on Spark.
+
+Two passes.  The household pass joins members, incomes and living conditions to each
+household and writes one row per household: its persons, per-capita income, poverty on
+every line with its gap, the guarantees it fails, its deprivations and score, whether it
+is poor at every k, its monitoring flags and the reasons in words.  The aggregate pass
+reads that file once and sums it by every region level and subgroup (GROUPING SETS); the
+ratios (H, A, M0, FGT, contributions) are computed from those sums, so subgroup figures
+add up to the total exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import pyarrow as pa
+import sqlglot
+
+from ..errors import InvalidInput
+from .config import Config, Rule
+from .lines import PovertyLines
+from .rules import HOUSEHOLD_VARS, MEMBER_VARS, SOURCE_TABLE, compile_expression
+from .schema import InputTable, inspect_inputs
+
+# Columns of the household result that are not computed from rules.
+REGION_COLS = ("province_code", "county_code", "township_code", "village_code")
+
+
+def _lcm(values: list[int]) -> int:
+    out = 1
+    for v in values:
+        out = out * v // math.gcd(out, v)
+    return out
+
+
+def _any_of(flags: list[str]) -> str:
+    return "(" + " OR ".join(f"{f} = 1" for f in flags) + ")" if flags else "FALSE"
+
+
+def _names(pairs: list[tuple[str, str]]) -> str:
+    """concat_ws of the names whose flag is 1 (NULLs are skipped on both engines);
+    NULL when none."""
+    if not pairs:
+        return "CAST(NULL AS VARCHAR)"
+    parts = ", ".join(f"CASE WHEN {flag} = 1 THEN '{name}' END" for flag, name in pairs)
+    return f"NULLIF(concat_ws(',', {parts}), '')"
+
+
+@dataclass
+class Plan:
+    """Everything the SQL needs, resolved and checked."""
+
+    config: Config
+    year: int
+    line_fen: dict[str, int]
+    member_rules: dict[str, tuple[Rule, str, str | None]] = field(default_factory=dict)
+    household_sql: dict[str, str] = field(default_factory=dict)  # prefixed name -> SQL
+    subgroup_sql: dict[str, str] = field(default_factory=dict)
+    required: dict[str, set[str]] = field(default_factory=dict)
+    weight_lcm: int = 1
+    weight_units: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def indicators(self):
+        return self.config.af.indicators
+
+    @property
+    def ks(self) -> list[Fraction]:
+        return self.config.af.k
+
+    @property
+    def guarantees(self) -> list[Rule]:
+        return self.config.guarantees
+
+    @property
+    def primary_line(self) -> str:
+        return self.config.lines[0]
+
+
+def make_plan(config: Config, year: int | None = None) -> Plan:
+    year = year or config.year
+    lines = PovertyLines.load(*config.lines_files)
+    names = list(dict.fromkeys([*config.lines, config.monitoring.line]))
+    line_fen = {n: lines.value(n, year).amount_fen for n in names}
+    plan = Plan(config, year, line_fen)
+    needed: dict[str, set[str]] = {}
+
+    def note(columns: set[str]) -> None:
+        for c in columns:
+            if c in SOURCE_TABLE:
+                needed.setdefault(SOURCE_TABLE[c], set()).add(c)
+
+    def add_rule(prefix: str, rule: Rule, where: str) -> None:
+        key = f"{prefix}_{rule.name}"
+        if rule.level == "member":
+            when = compile_expression(rule.when, MEMBER_VARS, f"{where}.when", line_fen)
+            applies = (compile_expression(rule.applies, MEMBER_VARS, f"{where}.applies", line_fen)
+                       if rule.applies else None)
+            note(when.columns | (applies.columns if applies else set()))
+            plan.member_rules[key] = (rule, when.sql, applies.sql if applies else None)
+        else:
+            if rule.applies:
+                raise InvalidInput(f"{where}: 'applies' is for member-level rules")
+            when = compile_expression(rule.when, HOUSEHOLD_VARS, f"{where}.when", line_fen)
+            note(when.columns)
+            plan.household_sql[key] = f"CASE WHEN {when.sql} THEN 1 ELSE 0 END"
+
+    for i, ind in enumerate(config.af.indicators):
+        add_rule("d", ind, f"indicator {ind.name}")
+    for g in config.guarantees:
+        add_rule("g", g, f"guarantee {g.name}")
+    for name, text in config.subgroups.items():
+        c = compile_expression(text, HOUSEHOLD_VARS, f"subgroup {name}", line_fen)
+        note(c.columns)
+        plan.subgroup_sql[name] = c.sql
+    # Monitoring and UNDP use these where present; they are not required.
+    plan.required = needed
+    plan.weight_lcm = _lcm([ind.weight.denominator for ind in config.af.indicators])
+    plan.weight_units = {ind.name: int(ind.weight * plan.weight_lcm) for ind in config.af.indicators}
+    return plan
+
+
+def _member_rule_sql(key: str, rule: Rule, when: str, applies: str | None) -> list[str]:
+    """Aggregates over a household's members for one rule."""
+    app = applies or "TRUE"
+    return [
+        f"MAX(CASE WHEN ({app}) AND ({when}) THEN 1 ELSE 0 END) AS {key}__hit",
+        f"MAX(CASE WHEN ({app}) THEN 1 ELSE 0 END) AS {key}__app",
+        f"MAX(CASE WHEN ({app}) AND NOT COALESCE(({when}), FALSE) THEN 1 ELSE 0 END) AS {key}__miss",
+    ]
+
+
+def _member_rule_value(key: str, rule: Rule) -> str:
+    if rule.rule == "any":
+        return f"COALESCE({key}__hit, 0)"
+    if rule.rule == "none":
+        return f"CASE WHEN {key}__app = 1 AND {key}__hit = 0 THEN 1 ELSE 0 END"
+    return f"CASE WHEN {key}__app = 1 AND {key}__miss = 0 THEN 1 ELSE 0 END"
+
+
+def household_sql(plan: Plan, tables: dict[str, InputTable]) -> str:
+    """The household pass: one row per household."""
+    y = plan.year
+    cfg = plan.config
+    survey = cfg.survey
+    mrules = [s for key, (r, w, a) in plan.member_rules.items() for s in _member_rule_sql(key, r, w, a)]
+    mrule_cols = ", ".join(f"m.{key}__{p}" for key in plan.member_rules for p in ("hit", "app", "miss"))
+    cond_cols = [c for c in ("housing_safe", "drinking_water_safe", "cooking_fuel", "toilet",
+                             "electricity", "road_access", "internet_access", "food_secure",
+                             "clothing_secure", "medical_expense_fen", "disaster_loss_fen",
+                             "assets_owned", "cooperative_member", "indoor_kitchen", "tap_water")]
+    hh_cols = ["province_code", "county_code", "township_code", "village_code", "status",
+               "monitoring_category", "risk_eliminated", "main_cause", "size", "child_deaths"]
+    design = []
+    for role, col in (("survey_weight", survey.weight), ("survey_stratum", survey.strata),
+                      ("survey_cluster", survey.cluster)):
+        design.append(f'h."{col}" AS {role}' if col else
+                      f"CAST(NULL AS {'DOUBLE' if role == 'survey_weight' else 'VARCHAR'}) AS {role}")
+
+    base = f"""
+WITH mem AS (
+  SELECT *, {y} - EXTRACT(YEAR FROM birth_date) AS age FROM members
+),
+m AS (
+  SELECT household_id,
+    COUNT(*) AS n_members,
+    MAX(CASE WHEN relation = 'head' THEN sex END) AS head_sex,
+    MAX(CASE WHEN relation = 'head' THEN age END) AS head_age,
+    SUM(CASE WHEN monthly_wage_fen > 0 THEN 1 ELSE 0 END) AS wage_earners,
+    SUM(CASE WHEN labour_ability IN ('skilled', 'ordinary') THEN 1 ELSE 0 END) AS able_labour,
+    MAX(CASE WHEN disability IS NOT NULL AND disability <> 'none' THEN 1 ELSE 0 END) AS has_disabled
+    {''.join(', ' + s for s in mrules)}
+  FROM mem GROUP BY household_id
+),
+inc AS (
+  SELECT household_id,
+    SUM(CASE WHEN year = {y} THEN amount_fen END) AS income_fen,
+    SUM(CASE WHEN year = {y - 1} THEN amount_fen END) AS income_prev_fen,
+    SUM(CASE WHEN year = {y} AND amount_fen > 0 THEN 1 ELSE 0 END) AS income_sources,
+    MAX(CASE WHEN year = {y} THEN amount_fen END) AS top_source_fen
+  FROM incomes WHERE year IN ({y}, {y - 1}) GROUP BY household_id
+),
+cond AS (
+  SELECT * FROM conditions WHERE year = {y}
+),
+base AS (
+  SELECT h.household_id, {', '.join('h.' + c for c in hh_cols)},
+    m.n_members, COALESCE(m.n_members, CAST(h.size AS BIGINT)) AS persons,
+    m.head_sex, m.head_age, COALESCE(m.wage_earners, 0) AS wage_earners,
+    COALESCE(m.able_labour, 0) AS able_labour, COALESCE(m.has_disabled, 0) AS has_disabled,
+    i.income_fen, i.income_prev_fen, COALESCE(i.income_sources, 0) AS income_sources,
+    CASE WHEN i.income_fen IS NOT NULL AND COALESCE(m.n_members, h.size) > 0
+         THEN CAST(i.income_fen AS DOUBLE) / COALESCE(m.n_members, h.size) END AS income_pc_fen,
+    CASE WHEN i.income_prev_fen > 0
+         THEN CAST(i.income_fen - i.income_prev_fen AS DOUBLE) / i.income_prev_fen END AS income_change,
+    CASE WHEN i.income_fen > 0 THEN CAST(i.top_source_fen AS DOUBLE) / i.income_fen END AS max_source_share,
+    {', '.join('c.' + c for c in cond_cols)},
+    {', '.join(design)}
+    {(', ' + mrule_cols) if mrule_cols else ''}
+  FROM households h
+  LEFT JOIN m ON m.household_id = h.household_id
+  LEFT JOIN inc i ON i.household_id = h.household_id
+  LEFT JOIN cond c ON c.household_id = h.household_id
+)"""
+
+    # Rules evaluated on the base row.
+    rule_cols = []
+    for key, sql in plan.household_sql.items():
+        rule_cols.append(f"{sql} AS {key}")
+    for key, (rule, _, _) in plan.member_rules.items():
+        rule_cols.append(f"{_member_rule_value(key, rule)} AS {key}")
+    line_cols = []
+    for name in plan.config.lines:
+        z = plan.line_fen[name]
+        line_cols.append(f"CASE WHEN income_pc_fen IS NULL THEN NULL WHEN income_pc_fen < {z} "
+                         f"THEN 1 ELSE 0 END AS poor_{name}")
+        line_cols.append(f"CASE WHEN income_pc_fen IS NULL THEN NULL WHEN income_pc_fen < {z} "
+                         f"THEN ({z} - income_pc_fen) / {z} ELSE 0.0 END AS gap_{name}")
+    sub_cols = [f"CAST({sql} AS VARCHAR) AS sg_{name}" for name, sql in plan.subgroup_sql.items()]
+    ruled = (f"{base},\nruled AS (\n  SELECT base.*, {', '.join(rule_cols + line_cols + sub_cols)}"
+             f"\n  FROM base\n)")
+
+    # Score as an exact integer numerator over the weights' common denominator.
+    units = plan.weight_units
+    score_num = " + ".join(f"{u} * d_{n}" for n, u in units.items())
+    mon = plan.config.monitoring
+    zm = plan.line_fen[mon.line]
+    g_flags = [f"g_{g.name}" for g in plan.guarantees]
+    flags = {
+        "below_monitoring_line": f"CASE WHEN income_pc_fen < {zm} THEN 1 ELSE 0 END",
+        "income_fall": f"CASE WHEN income_change < -{mon.income_fall} THEN 1 ELSE 0 END",
+        "medical_burden": (f"CASE WHEN medical_expense_fen > 0 AND (income_fen IS NULL OR "
+                           f"medical_expense_fen > {mon.medical_share} * income_fen) THEN 1 ELSE 0 END"),
+        "disaster_burden": (f"CASE WHEN disaster_loss_fen > 0 AND (income_fen IS NULL OR "
+                            f"disaster_loss_fen > {mon.disaster_share} * income_fen) THEN 1 ELSE 0 END"),
+        "guarantee_failed": f"CASE WHEN {_any_of(g_flags)} THEN 1 ELSE 0 END",
+    }
+    scored = (f"{ruled},\nscored AS (\n  SELECT ruled.*, {score_num} AS score_num, "
+              + ", ".join(f"{sql} AS f_{name}" for name, sql in flags.items())
+              + ",\n    CASE WHEN income_pc_fen < {:.1f} THEN 1 ELSE 0 END AS f_marginal_income"
+              .format(mon.marginal_factor * zm)
+              + "\n  FROM ruled\n)")
+
+    k_cols = []
+    for i, k in enumerate(plan.ks):
+        k_cols.append(f"CASE WHEN score_num * {k.denominator} >= {k.numerator * plan.weight_lcm} "
+                      f"THEN 1 ELSE 0 END AS mpi_poor_{i}")
+    sudden = "(f_income_fall = 1 OR f_medical_burden = 1 OR f_disaster_burden = 1)"
+    risk_category = (
+        "CASE WHEN status = 'exited' AND (f_below_monitoring_line = 1 OR f_guarantee_failed = 1 "
+        f"OR {sudden}) THEN 'unstable_exited' "
+        f"WHEN (status IS NULL OR status NOT IN ('identified', 'returned', 'exited', 'monitored')) "
+        f"AND {sudden} THEN 'sudden_hardship' "
+        "WHEN (status IS NULL OR status NOT IN ('identified', 'returned', 'exited', 'monitored')) "
+        "AND (f_marginal_income = 1 OR f_guarantee_failed = 1) THEN 'marginal' END")
+    primary = plan.primary_line
+    fails = _names([(f"g_{g.name}", g.name) for g in plan.guarantees])
+    deprived = _names([(f"d_{ind.name}", ind.name) for ind in plan.indicators])
+    risks = _names([(f"f_{n}", n) for n in flags])
+    g_sum = " + ".join(g_flags) if g_flags else "0"
+    weight = "CAST(persons AS DOUBLE) * COALESCE(CAST(survey_weight AS DOUBLE), 1.0)"
+    final = f"""{scored}
+SELECT household_id, {', '.join(REGION_COLS)}, status, main_cause, persons,
+  {weight} AS weight, survey_stratum, survey_cluster,
+  income_fen, income_pc_fen, income_change,
+  {', '.join(f'poor_{n}, gap_{n}' for n in plan.config.lines)},
+  {', '.join(f'g_{g.name}' for g in plan.guarantees) + ',' if g_flags else ''}
+  {g_sum} AS guarantees_failed,
+  {', '.join(f'd_{ind.name}' for ind in plan.indicators)},
+  score_num, CAST(score_num AS DOUBLE) / {plan.weight_lcm} AS score,
+  {', '.join(k_cols)},
+  {', '.join('f_' + n for n in flags)},
+  {risk_category} AS risk_category,
+  CASE WHEN poor_{primary} = 1 OR {g_sum} > 0 THEN 'poor'
+       WHEN {risk_category} IS NOT NULL THEN 'at_risk'
+       WHEN poor_{primary} IS NULL AND {g_sum} = 0 THEN 'unknown_income'
+       ELSE 'not_poor' END AS assessed_status,
+  {fails} AS fails,
+  {deprived} AS deprivations,
+  {risks} AS risk_reasons,
+  {', '.join('sg_' + n for n in plan.subgroup_sql) + ',' if plan.subgroup_sql else ''}
+  CASE WHEN toilet IS NULL THEN NULL WHEN toilet = 'sanitary' THEN 1 ELSE 0 END AS u_sanitary_toilet,
+  CASE WHEN indoor_kitchen IS NULL THEN NULL WHEN indoor_kitchen THEN 1 ELSE 0 END AS u_indoor_kitchen,
+  CASE WHEN tap_water IS NULL THEN NULL WHEN tap_water THEN 1 ELSE 0 END AS u_tap_water,
+  CASE WHEN internet_access IS NULL THEN NULL WHEN internet_access THEN 1 ELSE 0 END AS u_internet,
+  CASE WHEN road_access IS NULL THEN NULL WHEN road_access THEN 1 ELSE 0 END AS u_road
+FROM scored"""
+    return final
+
+
+def aggregate_sql(plan: Plan, levels: list[str]) -> str:
+    """Sums of the household results by region level and subgroup, one GROUPING SETS
+    scan.  ``lvl_*`` columns say which keys a row is grouped by."""
+    keys = [f"{lv}_code" for lv in levels]
+    subs = [f"sg_{n}" for n in plan.subgroup_sql]
+    sets = ["()"] + [f"({k})" for k in keys] + [f"({s})" for s in subs]
+    if keys:
+        sets += [f"({keys[0]}, {s})" for s in subs]
+    sums = ["COUNT(*) AS households", "SUM(weight) AS population",
+            "SUM(CASE WHEN income_pc_fen IS NOT NULL THEN weight ELSE 0 END) AS pop_income"]
+    for n in plan.config.lines:
+        sums += [f"SUM(weight * poor_{n}) AS fgt0_{n}", f"SUM(weight * gap_{n}) AS fgt1_{n}",
+                 f"SUM(weight * gap_{n} * gap_{n}) AS fgt2_{n}",
+                 f"SUM(poor_{n}) AS poor_households_{n}"]
+    for g in plan.guarantees:
+        sums.append(f"SUM(weight * g_{g.name}) AS g_{g.name}")
+    sums.append("SUM(CASE WHEN guarantees_failed > 0 THEN weight ELSE 0 END) AS g_any")
+    for ind in plan.indicators:
+        sums.append(f"SUM(weight * d_{ind.name}) AS uh_{ind.name}")
+    for i in range(len(plan.ks)):
+        sums += [f"SUM(weight * mpi_poor_{i}) AS q_{i}",
+                 f"SUM(weight * mpi_poor_{i} * score) AS qa_{i}"]
+        sums += [f"SUM(weight * mpi_poor_{i} * d_{ind.name}) AS ch_{i}_{ind.name}"
+                 for ind in plan.indicators]
+    for cat in ("unstable_exited", "marginal", "sudden_hardship"):
+        sums.append(f"SUM(CASE WHEN risk_category = '{cat}' THEN 1 ELSE 0 END) AS risk_{cat}")
+    grouping = [f"GROUPING({c}) AS lvl_{c}" for c in keys + subs]
+    return (f"SELECT {', '.join(grouping + keys + subs + sums)}\nFROM hh\n"
+            f"GROUP BY GROUPING SETS ({', '.join(sets)})")
+
+
+def county_sql() -> str:
+    """Household-based shares for UNDP's county index."""
+    return ("SELECT county_code, COUNT(*) AS households, "
+            "AVG(u_sanitary_toilet) AS sanitary_toilet_rate, "
+            "AVG(u_indoor_kitchen) AS indoor_kitchen_rate, AVG(u_tap_water) AS tap_water_rate, "
+            "AVG(u_internet) AS mobile_internet_coverage, AVG(u_road) AS road_coverage "
+            "FROM hh WHERE county_code IS NOT NULL GROUP BY county_code")
+
+
+def monitoring_sql() -> str:
+    return ("SELECT household_id, province_code, county_code, township_code, village_code, "
+            "status, persons, income_pc_fen, income_change, risk_category, risk_reasons, fails "
+            "FROM hh WHERE risk_category IS NOT NULL ORDER BY village_code, household_id")
+
+
+# ---------------------------------------------------------------- backends
+
+
+class DuckDBBackend:
+    """Embedded DuckDB: the default engine."""
+
+    name = "duckdb"
+
+    def __init__(self, memory_limit: str | None = None, threads: int | None = None,
+                 temp_directory: str | None = None) -> None:
+        import duckdb
+        self.con = duckdb.connect()
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if temp_directory:
+            self.con.execute(f"SET temp_directory = '{temp_directory}'")
+        self.con.execute("SET preserve_insertion_order = false")
+
+    def register_parquet(self, name: str, path: Path, select: str = "*") -> None:
+        src = str(path / "*.parquet") if path.is_dir() else str(path)
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} "
+                         f"FROM read_parquet('{src}')")
+
+    def register_arrow(self, name: str, table: pa.Table, select: str = "*") -> None:
+        self.con.register(f"{name}__arrow", table)
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {name}__arrow")
+
+    def to_parquet(self, sql: str, path: Path) -> None:
+        self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT PARQUET, COMPRESSION ZSTD)")
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.con.sql(sql).to_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class SparkBackend:
+    """PySpark (local or a cluster): the same SQL, transpiled from DuckDB's dialect."""
+
+    name = "spark"
+
+    def __init__(self, session=None, master: str = "local[2]") -> None:
+        if session is None:
+            from pyspark.sql import SparkSession
+            session = (SparkSession.builder.master(master).appName("ecpa-assess")
+                       .config("spark.ui.enabled", "false")
+                       .config("spark.sql.shuffle.partitions", "4")
+                       .config("spark.sql.session.timeZone", "UTC")
+                       .getOrCreate())
+        self.spark = session
+
+    @staticmethod
+    def transpile(sql: str) -> str:
+        return sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+
+    def sql(self, text: str):
+        return self.spark.sql(self.transpile(text))
+
+    def register_parquet(self, name: str, path: Path, select: str = "*") -> None:
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}__raw")
+        self.sql(f"SELECT {select} FROM {name}__raw").createOrReplaceTempView(name)
+
+    def register_arrow(self, name: str, table: pa.Table, select: str = "*") -> None:
+        self.spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(f"{name}__raw")
+        self.sql(f"SELECT {select} FROM {name}__raw").createOrReplaceTempView(name)
+
+    def to_parquet(self, sql: str, path: Path) -> None:
+        self.sql(sql).write.mode("overwrite").parquet(str(path))
+
+    def arrow(self, sql: str) -> pa.Table:
+        return self.sql(sql).toArrow()
+
+    def close(self) -> None:
+        pass
+
+
+def make_backend(engine: str, **options):
+    if engine == "duckdb":
+        return DuckDBBackend(**options)
+    if engine == "spark":
+        return SparkBackend(**options)
+    raise InvalidInput(f"unknown engine {engine!r}; use duckdb or spark", field="engine")
+
+
+def register_inputs(backend, tables: dict[str, InputTable]) -> None:
+    for name, t in tables.items():
+        backend.register_parquet(name, t.path, t.select_list())
+
+
+def check_inputs(plan: Plan, folder: Path) -> dict[str, InputTable]:
+    survey = plan.config.survey
+    extra = {"households": {c for c in (survey.weight, survey.strata, survey.cluster) if c}}
+    required = {t: set(cs) for t, cs in plan.required.items()}
+    required.setdefault("households", set()).update(f"{lv}_code" for lv in plan.config.levels)
+    return inspect_inputs(folder, plan.config.mapping, required, extra)
