@@ -22,10 +22,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 regions_app = typer.Typer(help="Regions: provinces down to villages.", no_args_is_help=True)
 registry_app = typer.Typer(help="The registry of poor households.", no_args_is_help=True)
 users_app = typer.Typer(help="Users, roles and region scopes.", no_args_is_help=True)
+measure_app = typer.Typer(help="Poverty measurement: lines and profiles.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(regions_app, name="regions")
 app.add_typer(registry_app, name="registry")
 app.add_typer(users_app, name="users")
+app.add_typer(measure_app, name="measure")
 
 console = Console()
 err = Console(stderr=True)
@@ -334,6 +336,97 @@ def synth(
         write_regions(county_data.regions, regions_out)
     console.print(f"wrote {len(county_data.rows)} member rows of {households} households of "
                   f"{county_data.county_name} to {out}")
+
+
+@app.command()
+def assess(
+    input_dir: Annotated[Path, typer.Argument(help="folder of the Parquet layout (docs/registry-parquet.md)")],
+    out: Annotated[Path, typer.Argument(help="output folder")],
+    config: Annotated[Optional[Path], typer.Option(help="assessment configuration (.toml), see docs/measurement.md")] = None,
+    year: Annotated[Optional[int], typer.Option(help="assessment year (overrides the configuration)")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="AF profile: china, global_mpi or a .toml path")] = None,
+    k: Annotated[Optional[str], typer.Option(help="poverty cutoff(s), comma-separated, e.g. 1/3,1/2")] = None,
+    compare_year: Annotated[Optional[int], typer.Option(help="also assess this earlier year and report changes")] = None,
+    engine: Annotated[str, typer.Option(help="duckdb (default) or spark")] = "duckdb",
+    memory_limit: Annotated[Optional[str], typer.Option(help="DuckDB memory limit, e.g. 8GB")] = None,
+) -> None:
+    """Assess a register (or a survey): income poverty, guarantees, the multidimensional
+    index by region and subgroup, UNDP's county ranking and households at risk."""
+    import time
+    from .measure.assess import STEPS, assess as run
+    from .measure.config import load_config
+    started = time.perf_counter()
+    try:
+        cfg = load_config(config, year=year, profile=profile, compare_year=compare_year,
+                          k=k.split(",") if k else None)
+        if cfg.year is None:
+            raise EcpaError("give the assessment year: --year or year = … in the configuration")
+        with _progress() as prog:
+            task = prog.add_task("assessing", total=len(STEPS))
+            def step(name: str) -> None:
+                prog.update(task, description=name,
+                            completed=STEPS.index(name) if name in STEPS else None)
+            result = run(input_dir, cfg, out, engine=engine, progress=step, memory_limit=memory_limit)
+            prog.update(task, completed=len(STEPS), description="done")
+    except EcpaError as exc:
+        _fail(exc)
+    total = result.mpi[(result.mpi["level"] == "total") & result.mpi["subgroup"].isna()]
+    fgt = result.fgt[(result.fgt["level"] == "total") & result.fgt["subgroup"].isna()]
+    t = Table(title=f"{result.households:,} households assessed in "
+                    f"{time.perf_counter() - started:.1f} s ({engine})")
+    for col in ("measure", "value"):
+        t.add_column(col)
+    for _, r in fgt.iterrows():
+        t.add_row(f"headcount ratio, line {r['line']} ({r['line_yuan']:,.0f} yuan)",
+                  f"{r['headcount_ratio']:.4f}")
+    for _, r in total.iterrows():
+        t.add_row(f"MPI k={r['k']:.3f}: H / A / M0", f"{r['H']:.4f} / {r['A']:.4f} / {r['M0']:.4f}")
+        t.add_row("  driven by", str(r["drivers"]))
+    t.add_row("households at risk (monitoring)", f"{result.monitoring_count:,}")
+    if len(result.undp):
+        t.add_row("most deprived county (UNDP index)",
+                  f"{result.undp.iloc[0]['county_code']} (weakest: {result.undp.iloc[0]['weakest']})")
+    console.print(t)
+    console.print(f"results in {out}/ (households, mpi, fgt, guarantees, undp_counties, "
+                  "monitoring: .parquet/.csv; summary.xlsx)")
+
+
+@measure_app.command("lines")
+def measure_lines(
+    year: Annotated[Optional[int], typer.Option(help="show the value in force in this year")] = None,
+    lines_file: Annotated[Optional[Path], typer.Option("--lines", help="CSV of your own lines (name, year, amount_yuan, source)")] = None,
+) -> None:
+    """The table of poverty lines (yuan per person per year) and their sources."""
+    from .measure.lines import PovertyLines
+    try:
+        lines = PovertyLines.load(*([lines_file] if lines_file else []))
+        values = ([lines.value(n, year) for n in lines.names if any(v.year <= year for v in lines.values if v.name == n)]
+                  if year else lines.values)
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table()
+    for col in ("name", "year", "yuan", "source"):
+        t.add_column(col)
+    for v in values:
+        t.add_row(v.name, str(v.year), f"{v.amount_yuan:,}", v.source)
+    console.print(t)
+
+
+@measure_app.command("profile")
+def measure_profile(name: str = "china") -> None:
+    """Show an AF profile: dimensions, indicators, weights, deprivation rules, k."""
+    from .measure.config import load_profile
+    try:
+        p = load_profile(name)
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table(title=f"{p.name}: {p.title} (k = {', '.join(str(k) for k in p.k)})")
+    for col in ("dimension", "indicator", "weight", "deprived when"):
+        t.add_column(col)
+    for i in p.indicators:
+        rule = i.when if i.level == "household" else f"{i.rule} member: {i.when}"
+        t.add_row(i.dimension, i.name, str(i.weight), rule)
+    console.print(t)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import InvalidInput
@@ -50,28 +51,42 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _level_frame(sums: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Name each row's level ('total', 'province', …) and code, and its subgroup."""
+def rollup(sums: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """From the engine's finest rows, every level's and subgroup's sums, labelled with
+    level ('total', 'province', …), code, subgroup and its value."""
     levels = plan.config.levels
     keys = [f"{lv}_code" for lv in levels]
     subs = list(plan.subgroup_sql)
-    level = pd.Series("total", index=sums.index, dtype=object)
-    code = pd.Series(None, index=sums.index, dtype=object)
-    sub = pd.Series(None, index=sums.index, dtype=object)
-    sub_value = pd.Series(None, index=sums.index, dtype=object)
-    for lv, key in zip(levels, keys):
-        on = sums[f"lvl_{key}"] == 0
-        level[on] = lv
-        code[on] = sums.loc[on, key]
+    measures = [c for c in sums.columns if not c.startswith("lvl_") and c not in keys
+                and not c.startswith("sg_")]
+    finest = sums
     for s in subs:
-        on = sums[f"lvl_sg_{s}"] == 0
-        sub[on] = s
-        sub_value[on] = sums.loc[on, f"sg_{s}"]
-    out = pd.DataFrame({"level": level, "code": code, "subgroup": sub,
-                        "subgroup_value": sub_value})
-    rest = [c for c in sums.columns if not c.startswith("lvl_") and c not in keys
-            and not c.startswith("sg_")]
-    return pd.concat([out, sums[rest]], axis=1)
+        finest = finest[finest[f"lvl_sg_{s}"] == 1]
+    parts = []
+
+    def label(frame: pd.DataFrame, level: str, code, sub, value) -> pd.DataFrame:
+        out = frame[measures].copy()
+        out.insert(0, "subgroup_value", value)
+        out.insert(0, "subgroup", sub)
+        out.insert(0, "code", code)
+        out.insert(0, "level", level)
+        return out
+
+    total = finest[measures].sum().to_frame().T
+    total[["households"] + [c for c in measures if c.startswith(("poor_households_", "risk_"))]] = \
+        total[["households"] + [c for c in measures if c.startswith(("poor_households_", "risk_"))]].astype("int64")
+    parts.append(label(total, "total", None, None, None))
+    for lv, key in zip(levels, keys):
+        g = finest.groupby(key, dropna=False, sort=True)[measures].sum().reset_index()
+        parts.append(label(g, lv, g[key].to_numpy(), None, None))
+    for s in subs:
+        rows = sums[sums[f"lvl_sg_{s}"] == 0]
+        g = rows.groupby(f"sg_{s}", dropna=False, sort=True)[measures].sum().reset_index()
+        parts.append(label(g, "total", None, s, g[f"sg_{s}"].to_numpy()))
+        if keys:
+            parts.append(label(rows, levels[0], rows[keys[0]].to_numpy(), s,
+                               rows[f"sg_{s}"].to_numpy()))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _div(a, b):
@@ -182,8 +197,10 @@ def undp_table(county_shares: pd.DataFrame, counties: pd.DataFrame | None,
 
 
 def _write(df: pd.DataFrame, out: Path, name: str) -> None:
-    df.to_parquet(out / f"{name}.parquet", index=False)
-    df.to_csv(out / f"{name}.csv", index=False)
+    # pyarrow writes CSV many times faster than pandas (village tables are large).
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, out / f"{name}.parquet")
+    pacsv.write_csv(table, out / f"{name}.csv")
 
 
 def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
@@ -203,7 +220,8 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
         result.undp[cols + [c for c in result.undp.columns if c not in cols]].to_excel(
             xw, sheet_name="undp_counties", index=False)
         if result.changes is not None:
-            result.changes.to_excel(xw, sheet_name="changes", index=False)
+            ch = result.changes
+            ch[ch["level"].isin(top)].to_excel(xw, sheet_name="changes", index=False)
 
 
 def run_pass(backend, plan: Plan, hh_path: Path) -> pd.DataFrame:
@@ -211,7 +229,7 @@ def run_pass(backend, plan: Plan, hh_path: Path) -> pd.DataFrame:
     backend.to_parquet(household_sql(plan, {}), hh_path)
     backend.register_parquet("hh", hh_path)
     sums = backend.arrow(aggregate_sql(plan, plan.config.levels)).to_pandas()
-    return _level_frame(sums, plan)
+    return rollup(sums, plan)
 
 
 def changes_table(now: pd.DataFrame, before: pd.DataFrame, years: int) -> pd.DataFrame:
@@ -310,7 +328,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         _write(undp, out_dir, "undp_counties")
         if changes is not None:
             _write(changes, out_dir, "changes")
-        pd.read_parquet(mon_path).to_csv(out_dir / "monitoring.csv", index=False)
+        pacsv.write_csv(pq.read_table(mon_path), out_dir / "monitoring.csv")
         _summary_xlsx(result, plan, out_dir / "summary.xlsx")
         (out_dir / "summary.json").write_text(json.dumps({
             "year": plan.year, "profile": plan.config.af.name, "engine": backend.name,

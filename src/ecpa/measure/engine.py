@@ -293,13 +293,14 @@ FROM scored"""
 
 
 def aggregate_sql(plan: Plan, levels: list[str]) -> str:
-    """Sums of the household results by region level and subgroup, one GROUPING SETS
-    scan.  ``lvl_*`` columns say which keys a row is grouped by."""
+    """Sums of the household results in one scan, by the finest region (all level codes
+    together) and by each subgroup within the top level.  Every coarser figure is a sum
+    of these rows (``rollup``), which is far cheaper than a grouping set per level.
+    ``lvl_*`` columns say which keys a row is grouped by."""
     keys = [f"{lv}_code" for lv in levels]
     subs = [f"sg_{n}" for n in plan.subgroup_sql]
-    sets = ["()"] + [f"({k})" for k in keys] + [f"({s})" for s in subs]
-    if keys:
-        sets += [f"({keys[0]}, {s})" for s in subs]
+    sets = [f"({', '.join(keys)})" if keys else "()"]
+    sets += [f"({keys[0]}, {s})" if keys else f"({s})" for s in subs]
     sums = ["COUNT(*) AS households", "SUM(weight) AS population",
             "SUM(CASE WHEN income_pc_fen IS NOT NULL THEN weight ELSE 0 END) AS pop_income"]
     for n in plan.config.lines:
@@ -318,7 +319,7 @@ def aggregate_sql(plan: Plan, levels: list[str]) -> str:
                  for ind in plan.indicators]
     for cat in ("unstable_exited", "marginal", "sudden_hardship"):
         sums.append(f"SUM(CASE WHEN risk_category = '{cat}' THEN 1 ELSE 0 END) AS risk_{cat}")
-    grouping = [f"GROUPING({c}) AS lvl_{c}" for c in keys + subs]
+    grouping = [f"GROUPING({c}) AS lvl_{c}" for c in subs]
     return (f"SELECT {', '.join(grouping + keys + subs + sums)}\nFROM hh\n"
             f"GROUP BY GROUPING SETS ({', '.join(sets)})")
 
