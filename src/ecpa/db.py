@@ -142,6 +142,7 @@ def current_revision(url: str | None = None) -> str | None:
 def import_all_models() -> None:
     """Import every domain package's models so that ``Base.metadata`` is complete."""
     from .ledger import models as _ledger  # noqa: F401
+    from .measure import models as _measure  # noqa: F401
     from .people import models as _people  # noqa: F401
     from .programs import models as _programs  # noqa: F401
     from .regions import models as _regions  # noqa: F401

@@ -91,6 +91,13 @@ class ConditionsIn(BaseModel):
     electricity: bool | None = None
     road_access: bool | None = None
     internet_access: bool | None = None
+    food_secure: bool | None = None
+    clothing_secure: bool | None = None
+    medical_expense_fen: int | None = Field(None, ge=0)
+    disaster_loss_fen: int | None = Field(None, ge=0)
+    cooperative_member: bool | None = None
+    indoor_kitchen: bool | None = None
+    tap_water: bool | None = None
 
 
 class StatusIn(BaseModel):

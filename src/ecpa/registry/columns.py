@@ -73,6 +73,14 @@ COLUMNS: tuple[Column, ...] = (
     _c("electricity", ["是否通生活用电"], "household", "bool"),
     _c("road_access", ["是否通硬化路"], "household", "bool"),
     _c("internet_access", ["是否通宽带", "是否通网络"], "household", "bool"),
+    _c("food_secure", ["是否不愁吃", "不愁吃"], "household", "bool"),
+    _c("clothing_secure", ["是否不愁穿", "不愁穿"], "household", "bool"),
+    _c("medical_expense", ["医疗自付费用", "医疗支出"], "household", "money",
+       help="out-of-pocket medical spending in the year, yuan"),
+    _c("disaster_loss", ["灾害损失"], "household", "money", help="yuan, in the year"),
+    _c("cooperative_member", ["是否加入合作社"], "household", "bool"),
+    _c("indoor_kitchen", ["是否有室内厨房"], "household", "bool"),
+    _c("tap_water", ["是否通自来水"], "household", "bool"),
     _c("name", ["姓名"], "member", "text", True),
     _c("id_number", ["证件号码", "身份证号", "身份证号码"], "member", "id_number", True),
     _c("relation", ["与户主关系"], "member", "enum", True, enum=Relation),
@@ -92,8 +100,17 @@ BY_KEY = {c.key: c for c in COLUMNS}
 HOUSEHOLD_KEYS = tuple(c.key for c in COLUMNS if c.level == "household")
 MEMBER_KEYS = tuple(c.key for c in COLUMNS if c.level == "member")
 INCOME_KEYS = {f"income_{s.value}": s for s in IncomeSource}
-CONDITION_KEYS = ("housing_safe", "drinking_water_safe", "cooking_fuel", "toilet",
-                  "electricity", "road_access", "internet_access")
+# Living-condition columns of the file -> attributes of LivingConditions (money in fen).
+CONDITION_FIELDS = {
+    "housing_safe": "housing_safe", "drinking_water_safe": "drinking_water_safe",
+    "cooking_fuel": "cooking_fuel", "toilet": "toilet", "electricity": "electricity",
+    "road_access": "road_access", "internet_access": "internet_access",
+    "food_secure": "food_secure", "clothing_secure": "clothing_secure",
+    "medical_expense": "medical_expense_fen", "disaster_loss": "disaster_loss_fen",
+    "cooperative_member": "cooperative_member", "indoor_kitchen": "indoor_kitchen",
+    "tap_water": "tap_water",
+}
+CONDITION_KEYS = tuple(CONDITION_FIELDS)
 
 
 def header_map() -> dict[str, str]:

@@ -19,7 +19,7 @@ from ..people.access import Actor, audit, require_role
 from ..people.models import Role
 from ..privacy import protector
 from ..regions.codes import scope_prefix
-from .columns import COLUMNS, INCOME_KEYS
+from .columns import COLUMNS, CONDITION_FIELDS, INCOME_KEYS
 from .layout import CONDITIONS, HOUSEHOLDS, INCOMES, MEMBERS
 from .models import Household, Income, LivingConditions, Member, StatusEvent
 
@@ -109,9 +109,9 @@ def register_rows(session: Session, actor: Actor, region_code: str | None = None
             for key, source in INCOME_KEYS.items():
                 hh[key] = _yuan(inc.get(source)) if source in inc else None
             c = conds.get(h.id, {}).get(yr)
-            for key in ("housing_safe", "drinking_water_safe", "cooking_fuel", "toilet",
-                        "electricity", "road_access", "internet_access"):
-                hh[key] = getattr(c, key) if c else None
+            for key, attr in CONDITION_FIELDS.items():
+                value = getattr(c, attr) if c else None
+                hh[key] = _yuan(value) if attr.endswith("_fen") and value is not None else value
             for i, m in enumerate(members.get(h.id, [])):
                 mem = {
                     "name": m.name,
@@ -215,10 +215,9 @@ def export_parquet(session: Session, actor: Actor, out_dir: Path, region_code: s
                 "amount_fen": i.amount_fen,
             } for i in session.scalars(select(Income).where(Income.household_id.in_(ids)))], INCOMES))
             writers["conditions"].write_table(pa.Table.from_pylist([{
-                "household_id": c.household_id, "year": c.year, "housing_safe": c.housing_safe,
-                "drinking_water_safe": c.drinking_water_safe, "cooking_fuel": _val(c.cooking_fuel),
-                "toilet": _val(c.toilet), "electricity": c.electricity,
-                "road_access": c.road_access, "internet_access": c.internet_access,
+                "household_id": c.household_id, "year": c.year,
+                **{attr: _val(getattr(c, attr)) if attr in ("cooking_fuel", "toilet")
+                   else getattr(c, attr) for attr in CONDITION_FIELDS.values()},
             } for c in session.scalars(select(LivingConditions)
                                        .where(LivingConditions.household_id.in_(ids)))], CONDITIONS))
             n += len(batch)

@@ -31,7 +31,7 @@ from ..people.models import AuditEntry, Role
 from ..privacy import mask_phone, protector
 from ..regions.models import Level, Region
 from . import vocab
-from .columns import BY_KEY, CONDITION_KEYS, HOUSEHOLD_KEYS, INCOME_KEYS, MEMBER_KEYS, header_map
+from .columns import BY_KEY, CONDITION_FIELDS, CONDITION_KEYS, HOUSEHOLD_KEYS, INCOME_KEYS, MEMBER_KEYS, header_map
 from .files import read_rows
 from .identity import check_resident_id
 from .models import Disability, Household, Income, LivingConditions, Member, Relation, Status, StatusEvent
@@ -489,7 +489,7 @@ def _write(session, actor, path, parser, households, existing_members, bad, resu
                     if vals[_HH[key]] is not None:
                         incomes.append({"household_id": hid, "year": year, "source": source,
                                         "amount_fen": vals[_HH[key]]})
-                cond = {k: vals[_HH[k]] for k in CONDITION_KEYS}
+                cond = {attr: vals[_HH[k]] for k, attr in CONDITION_FIELDS.items()}
                 if any(v is not None for v in cond.values()):
                     conditions.append({"household_id": hid, "year": year, **cond})
             status = vals[_HH["status"]]

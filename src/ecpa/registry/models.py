@@ -262,6 +262,15 @@ class LivingConditions(Base):
     electricity: Mapped[bool | None] = mapped_column(Boolean, default=None)
     road_access: Mapped[bool | None] = mapped_column(Boolean, default=None)
     internet_access: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # What measurement needs beyond the above: food and clothing (两不愁), expenses that
+    # push a household back into poverty, and the UNDP county indicators' household parts.
+    food_secure: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    clothing_secure: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    medical_expense_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    disaster_loss_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    cooperative_member: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    indoor_kitchen: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    tap_water: Mapped[bool | None] = mapped_column(Boolean, default=None)
 
 
 class HelpMeasure(Base):

@@ -16,6 +16,7 @@ from ..people.models import Role
 from ..privacy import Protector, mask_id_number, mask_phone, protector
 from ..regions.codes import scope_prefix
 from ..regions.models import Level, Region
+from .columns import CONDITION_FIELDS
 from .identity import check_credit_code, check_resident_id
 from .models import (
     Disability,
@@ -285,10 +286,7 @@ def household_view(session: Session, h: Household, p: Protector | None) -> dict:
             for y, src in sorted(by_year.items())
         ],
         "living_conditions": [
-            {"year": c.year, "housing_safe": c.housing_safe,
-             "drinking_water_safe": c.drinking_water_safe, "cooking_fuel": _v(c.cooking_fuel),
-             "toilet": _v(c.toilet), "electricity": c.electricity, "road_access": c.road_access,
-             "internet_access": c.internet_access}
+            {"year": c.year, **{attr: _v(getattr(c, attr)) for attr in CONDITION_FIELDS.values()}}
             for c in conditions
         ],
         "status_history": [

@@ -105,6 +105,11 @@ def synth_county(seed: int = 1, county_code: str = "621221", households: int = 3
             "cooking_fuel": cal.COOKING_FUEL[0][d.fuel[h]], "toilet": cal.TOILET[0][d.toilet[h]],
             "electricity": _yn(d.electricity[h]), "road_access": _yn(d.road[h]),
             "internet_access": _yn(d.internet[h]),
+            "food_secure": _yn(d.food_secure[h]), "clothing_secure": _yn(d.clothing_secure[h]),
+            "medical_expense": _yuan(int(d.medical_fen[h])),
+            "disaster_loss": _yuan(int(d.disaster_fen[h])) if d.disaster_fen[h] else "",
+            "cooperative_member": _yn(d.cooperative[h]), "indoor_kitchen": _yn(d.kitchen[h]),
+            "tap_water": _yn(d.tap_water[h]),
         }
         if d.category[h] >= 0:
             head_row["monitoring_category"] = cat_names[d.category[h]]
