@@ -412,6 +412,36 @@ def measure_lines(
     console.print(t)
 
 
+@measure_app.command("region")
+def measure_region(
+    code: str,
+    year: Annotated[int, typer.Option(help="assessment year")],
+    propose: Annotated[bool, typer.Option(help="write the households at risk as monitoring proposals")] = False,
+    profile: str = "china",
+) -> None:
+    """Assess a county (or a township, a village) from the live database."""
+    from .db import session_scope
+    from .measure import service
+    from .measure.config import load_config
+    try:
+        with session_scope() as s:
+            result, at_risk = service.assess_region(s, _actor(), code, year,
+                                                    load_config(None, year=year, profile=profile))
+            added = service.propose_monitoring(s, _actor(), at_risk, year) if propose else 0
+    except EcpaError as exc:
+        _fail(exc)
+    m = result.mpi[(result.mpi["level"] == "total") & result.mpi["subgroup"].isna()].iloc[0]
+    f = result.fgt[(result.fgt["level"] == "total") & result.fgt["subgroup"].isna()]
+    console.print(f"{result.households:,} households of {code}, {year}")
+    for _, r in f.iterrows():
+        console.print(f"  income poverty on {r['line']} ({r['line_yuan']:,.0f} yuan): "
+                      f"{r['headcount_ratio']:.2%} of persons")
+    console.print(f"  MPI (k={m['k']:.3f}): H {m['H']:.2%}, A {m['A']:.2%}, M0 {m['M0']:.4f}; "
+                  f"driven by {m['drivers']}")
+    console.print(f"  households at risk: {len(at_risk):,}"
+                  + (f"; {added:,} new monitoring proposals" if propose else ""))
+
+
 @measure_app.command("profile")
 def measure_profile(name: str = "china") -> None:
     """Show an AF profile: dimensions, indicators, weights, deprivation rules, k."""
