@@ -166,14 +166,21 @@ def test_fgt_guarantees_and_monitoring_by_hand(hand_case):
     assert f["squared_poverty_gap"] == pytest.approx((2 * (1 / 3) ** 2 + 0.2 ** 2 + 4 * (1 / 3) ** 2) / 10)
     assert f["poor_households"] == 3
     hh = pd.read_parquet(tmp / "out" / "households.parquet").set_index("household_id")
-    assert hh.loc[1, "fails"] == "safe_housing"
-    assert hh.loc[2, "fails"] == "compulsory_education"
-    assert pd.isna(hh.loc[4, "fails"])
-    assert hh.loc[2, "deprivations"] == "toilet,school"
+    assert hh.loc[1, "g_safe_housing"] == 1 and hh.loc[1, "guarantees_failed"] == 1
+    assert hh.loc[2, "g_compulsory_education"] == 1
+    assert hh.loc[4, "guarantees_failed"] == 0
+    assert (hh.loc[2, "d_toilet"], hh.loc[2, "d_school"], hh.loc[2, "d_housing"]) == (1, 1, 0)
     assert hh.loc[1, "assessed_status"] == "poor"             # under the line and unsafe house
+    assert hh.loc[2, "assessed_status"] == "poor"             # fails a guarantee
+    # The reasons in words, for the households at risk.
+    words = pd.read_csv(tmp / "out" / "monitoring.csv").set_index("household_id")
+    assert words.loc[1, "fails"] == "safe_housing"
+    assert words.loc[2, "fails"] == "compulsory_education"
+    assert pd.isna(words.loc[4, "fails"])
+    assert words.loc[2, "deprivations"] == "toilet,school"
     # H2: exited, income fell from 20,000 to 12,000 yuan (-40 %), fails a guarantee.
     assert hh.loc[2, "risk_category"] == "unstable_exited"
-    assert set(hh.loc[2, "risk_reasons"].split(",")) == {"income_fall", "below_monitoring_line",
+    assert set(words.loc[2, "risk_reasons"].split(",")) == {"income_fall", "below_monitoring_line",
                                                           "guarantee_failed"}
     assert hh.loc[2, "income_change"] == pytest.approx(-0.4)
     # H4 is not registered, under 1.5 x the monitoring line: marginal.

@@ -23,10 +23,12 @@ import pyarrow.parquet as pq
 from ..errors import InvalidInput
 from .config import Config
 from .engine import (
+    RISK_CATEGORIES,
     Plan,
     aggregate_sql,
     check_inputs,
     county_sql,
+    flag_bits,
     household_sql,
     make_backend,
     make_plan,
@@ -51,42 +53,113 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _measures(sums: pd.DataFrame, plan: Plan):
+    """Every summed fact as (name, function giving its vector over the engine's rows):
+    counts and weighted sums times the bits of each row's fact pattern.  Computed one at
+    a time so that memory stays at a few vectors however many facts there are."""
+    pat = sums["pattern"].to_numpy(dtype=np.int64)
+    index = {name: i for i, (name, _) in enumerate(flag_bits(plan))}
+
+    def bit(name: str) -> np.ndarray:
+        return (pat >> index[name]) & 1
+
+    pop = sums["population"].to_numpy(dtype=float)
+    hh = sums["households"].to_numpy(dtype=float)
+    ws = sums["weighted_score"].to_numpy(dtype=float)
+    out = [("households", lambda: hh), ("population", lambda: pop),
+           ("pop_income", lambda: pop * bit("income_known"))]
+    for n in plan.config.lines:
+        out += [(f"fgt0_{n}", lambda n=n: pop * bit(f"poor_{n}")),
+                (f"fgt1_{n}", lambda n=n: sums[f"fgt1_{n}"].fillna(0).to_numpy(dtype=float)),
+                (f"fgt2_{n}", lambda n=n: sums[f"fgt2_{n}"].fillna(0).to_numpy(dtype=float)),
+                (f"poor_households_{n}", lambda n=n: hh * bit(f"poor_{n}"))]
+    out += [(f"g_{g.name}", lambda g=g: pop * bit(f"g_{g.name}")) for g in plan.guarantees]
+    out.append(("g_any", lambda: pop * bit("g_any")))
+    out += [(f"uh_{j.name}", lambda j=j: pop * bit(f"d_{j.name}")) for j in plan.indicators]
+    for i in range(len(plan.ks)):
+        out += [(f"q_{i}", lambda i=i: pop * bit(f"mpi_poor_{i}")),
+                (f"qa_{i}", lambda i=i: ws * bit(f"mpi_poor_{i}"))]
+        out += [(f"ch_{i}_{j.name}", lambda i=i, j=j: pop * (bit(f"mpi_poor_{i}") & bit(f"d_{j.name}")))
+                for j in plan.indicators]
+    out += [(f"risk_{c}", lambda c=c: hh * bit(f"risk_{c}")) for c in RISK_CATEGORIES]
+    return out
+
+
+def _codes(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Integer group codes for rows keyed by one or more columns, and each key column
+    of the groups: every column factorised on its own, the codes combined in mixed
+    radix and made dense."""
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    uniques = []
+    for col in columns:
+        codes, uniq = pd.factorize(col, use_na_sentinel=False)
+        combined = combined * len(uniq) + codes
+        uniques.append(np.asarray(uniq, dtype=object))
+    values, inverse = np.unique(combined, return_inverse=True)
+    keys = []
+    for uniq in reversed(uniques):
+        values, r = np.divmod(values, len(uniq))
+        keys.append(uniq[r])
+    return inverse, keys[::-1]
+
+
 def rollup(sums: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """From the engine's finest rows, every level's and subgroup's sums, labelled with
-    level ('total', 'province', …), code, subgroup and its value."""
+    """From the engine's rows (finest region x fact pattern, and top level x subgroup x
+    pattern), the sums of every fact for every level and subgroup, labelled with level
+    ('total', 'province', …), code, subgroup and its value.  Sums by np.bincount:
+    the finest rows into finest regions once, then those into each coarser level."""
     levels = plan.config.levels
     keys = [f"{lv}_code" for lv in levels]
     subs = list(plan.subgroup_sql)
-    measures = [c for c in sums.columns if not c.startswith("lvl_") and c not in keys
-                and not c.startswith("sg_")]
-    finest = sums
+    measures = _measures(sums, plan)
+    finest = np.ones(len(sums), dtype=bool)
     for s in subs:
-        finest = finest[finest[f"lvl_sg_{s}"] == 1]
-    parts = []
-
-    def label(frame: pd.DataFrame, level: str, code, sub, value) -> pd.DataFrame:
-        out = frame[measures].copy()
-        out.insert(0, "subgroup_value", value)
-        out.insert(0, "subgroup", sub)
-        out.insert(0, "code", code)
-        out.insert(0, "level", level)
-        return out
-
-    total = finest[measures].sum().to_frame().T
-    total[["households"] + [c for c in measures if c.startswith(("poor_households_", "risk_"))]] = \
-        total[["households"] + [c for c in measures if c.startswith(("poor_households_", "risk_"))]].astype("int64")
-    parts.append(label(total, "total", None, None, None))
-    for lv, key in zip(levels, keys):
-        g = finest.groupby(key, dropna=False, sort=True)[measures].sum().reset_index()
-        parts.append(label(g, lv, g[key].to_numpy(), None, None))
+        finest &= sums[f"lvl_sg_{s}"].to_numpy() == 1
+    # Finest regions, and each level's group of every finest region.
+    if keys:
+        fine_codes, fine_keys = _codes(*[sums.loc[finest, k].to_numpy(dtype=object) for k in keys])
+        n_fine = len(fine_keys[0])
+    else:
+        fine_codes, fine_keys, n_fine = np.zeros(int(finest.sum()), dtype=np.int64), [], 1
+    level_groups = [("total", np.zeros(n_fine, dtype=np.int64), [None], None)]
+    for lv, column in zip(levels, fine_keys):
+        codes, (uniq,) = _codes(column)
+        level_groups.append((lv, codes, list(uniq), None))
+    sub_groups = []
     for s in subs:
-        rows = sums[sums[f"lvl_sg_{s}"] == 0]
-        g = rows.groupby(f"sg_{s}", dropna=False, sort=True)[measures].sum().reset_index()
-        parts.append(label(g, "total", None, s, g[f"sg_{s}"].to_numpy()))
+        rows = sums[f"lvl_sg_{s}"].to_numpy() == 0
+        vals = sums.loc[rows, f"sg_{s}"].to_numpy(dtype=object)
+        codes, (uniq,) = _codes(vals)
+        sub_groups.append((rows, "total", codes, [None] * len(uniq), (s, list(uniq))))
         if keys:
-            parts.append(label(rows, levels[0], rows[keys[0]].to_numpy(), s,
-                               rows[f"sg_{s}"].to_numpy()))
-    return pd.concat(parts, ignore_index=True)
+            codes, (top, uniq) = _codes(sums.loc[rows, keys[0]].to_numpy(dtype=object), vals)
+            sub_groups.append((rows, levels[0], codes, list(top), (s, list(uniq))))
+    level_sums = [{} for _ in level_groups]
+    sub_sums = [{} for _ in sub_groups]
+    for name, vector in measures:
+        v = vector()
+        fine = np.bincount(fine_codes, weights=v[finest], minlength=n_fine)
+        for out, (_, codes, labels, _) in zip(level_sums, level_groups):
+            out[name] = np.bincount(codes, weights=fine, minlength=len(labels))
+        for out, (rows, _, codes, labels, _) in zip(sub_sums, sub_groups):
+            out[name] = np.bincount(codes, weights=v[rows], minlength=len(labels))
+    parts = []
+    for (level, _, labels, _), values in zip(level_groups, level_sums):
+        parts.append(_labelled(level, labels, None, [None] * len(labels), values))
+    for (_, level, _, labels, (s, sub_values)), values in zip(sub_groups, sub_sums):
+        parts.append(_labelled(level, labels, s, sub_values, values))
+    frame = pd.concat(parts, ignore_index=True)
+    counts = ["households"] + [c for c in frame.columns if c.startswith(("poor_households_", "risk_"))]
+    frame[counts] = frame[counts].round().astype("int64")
+    return frame
+
+
+def _labelled(level: str, codes: list, subgroup: str | None, sub_values: list,
+              values: dict[str, np.ndarray]) -> pd.DataFrame:
+    n = len(codes)
+    head = pd.DataFrame({"level": [level] * n, "code": codes, "subgroup": [subgroup] * n,
+                         "subgroup_value": sub_values})
+    return pd.concat([head, pd.DataFrame(values)], axis=1)
 
 
 def _div(a, b):
@@ -305,7 +378,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         mon_path = out_dir / "monitoring.parquet"
         if mon_path.is_dir():
             shutil.rmtree(mon_path)
-        backend.to_parquet(monitoring_sql(), mon_path)
+        backend.to_parquet(monitoring_sql(plan), mon_path)
         monitoring = backend.arrow("SELECT COUNT(*) AS n FROM hh WHERE risk_category IS NOT NULL")
         mon_count = int(monitoring.column(0)[0].as_py())
         lap("monitoring")

@@ -124,22 +124,32 @@ def make_plan(config: Config, year: int | None = None) -> Plan:
     return plan
 
 
-def _member_rule_sql(key: str, rule: Rule, when: str, applies: str | None) -> list[str]:
-    """Aggregates over a household's members for one rule."""
-    app = applies or "TRUE"
-    return [
-        f"MAX(CASE WHEN ({app}) AND ({when}) THEN 1 ELSE 0 END) AS {key}__hit",
-        f"MAX(CASE WHEN ({app}) THEN 1 ELSE 0 END) AS {key}__app",
-        f"MAX(CASE WHEN ({app}) AND NOT COALESCE(({when}), FALSE) THEN 1 ELSE 0 END) AS {key}__miss",
-    ]
+def _member_bits(plan: Plan) -> dict[str, str]:
+    """Member rules folded into three bit masks per household (BIT_OR over members), so
+    that the members pass has three aggregates however many rules there are: ``hit`` —
+    some applicable member meets the rule; ``app`` — some member is applicable; ``miss`` —
+    some applicable member does not meet it (only rules that need them)."""
+    parts: dict[str, list[str]] = {"hit": [], "app": [], "miss": []}
+    for i, (key, (rule, when, applies)) in enumerate(plan.member_rules.items()):
+        app = applies or "TRUE"
+        parts["hit"].append(f"CASE WHEN ({app}) AND ({when}) THEN {1 << i} ELSE 0 END")
+        if rule.rule != "any" or applies:
+            parts["app"].append(f"CASE WHEN ({app}) THEN {1 << i} ELSE 0 END")
+        if rule.rule == "all":
+            parts["miss"].append(
+                f"CASE WHEN ({app}) AND NOT COALESCE(({when}), FALSE) THEN {1 << i} ELSE 0 END")
+    return {name: " + ".join(p) for name, p in parts.items() if p}
 
 
-def _member_rule_value(key: str, rule: Rule) -> str:
+def _member_rule_value(i: int, rule: Rule) -> str:
+    bit = 1 << i
+    hit = f"(COALESCE(m_hit, 0) & {bit}) > 0"
+    app = f"(COALESCE(m_app, 0) & {bit}) > 0"
     if rule.rule == "any":
-        return f"COALESCE({key}__hit, 0)"
+        return f"CASE WHEN {hit} THEN 1 ELSE 0 END"
     if rule.rule == "none":
-        return f"CASE WHEN {key}__app = 1 AND {key}__hit = 0 THEN 1 ELSE 0 END"
-    return f"CASE WHEN {key}__app = 1 AND {key}__miss = 0 THEN 1 ELSE 0 END"
+        return f"CASE WHEN {app} AND NOT {hit} THEN 1 ELSE 0 END"
+    return f"CASE WHEN {app} AND NOT ((COALESCE(m_miss, 0) & {bit}) > 0) THEN 1 ELSE 0 END"
 
 
 def household_sql(plan: Plan, tables: dict[str, InputTable]) -> str:
@@ -147,8 +157,11 @@ def household_sql(plan: Plan, tables: dict[str, InputTable]) -> str:
     y = plan.year
     cfg = plan.config
     survey = cfg.survey
-    mrules = [s for key, (r, w, a) in plan.member_rules.items() for s in _member_rule_sql(key, r, w, a)]
-    mrule_cols = ", ".join(f"m.{key}__{p}" for key in plan.member_rules for p in ("hit", "app", "miss"))
+    if len(plan.member_rules) > 62:
+        raise InvalidInput("at most 62 member-level rules")
+    masks = _member_bits(plan)
+    mrules = [f"BIT_OR({sql}) AS m_{name}" for name, sql in masks.items()]
+    mrule_cols = ", ".join(f"m.m_{name}" for name in masks)
     cond_cols = [c for c in ("housing_safe", "drinking_water_safe", "cooking_fuel", "toilet",
                              "electricity", "road_access", "internet_access", "food_secure",
                              "clothing_secure", "medical_expense_fen", "disaster_loss_fen",
@@ -211,8 +224,8 @@ base AS (
     rule_cols = []
     for key, sql in plan.household_sql.items():
         rule_cols.append(f"{sql} AS {key}")
-    for key, (rule, _, _) in plan.member_rules.items():
-        rule_cols.append(f"{_member_rule_value(key, rule)} AS {key}")
+    for i, (key, (rule, _, _)) in enumerate(plan.member_rules.items()):
+        rule_cols.append(f"{_member_rule_value(i, rule)} AS {key}")
     line_cols = []
     for name in plan.config.lines:
         z = plan.line_fen[name]
@@ -258,69 +271,77 @@ base AS (
         "WHEN (status IS NULL OR status NOT IN ('identified', 'returned', 'exited', 'monitored')) "
         "AND (f_marginal_income = 1 OR f_guarantee_failed = 1) THEN 'marginal' END")
     primary = plan.primary_line
-    fails = _names([(f"g_{g.name}", g.name) for g in plan.guarantees])
-    deprived = _names([(f"d_{ind.name}", ind.name) for ind in plan.indicators])
-    risks = _names([(f"f_{n}", n) for n in flags])
     g_sum = " + ".join(g_flags) if g_flags else "0"
     weight = "CAST(persons AS DOUBLE) * COALESCE(CAST(survey_weight AS DOUBLE), 1.0)"
-    final = f"""{scored}
+    final = f"""{scored},
+judged AS (
+  SELECT scored.*, {g_sum} AS guarantees_failed, {risk_category} AS risk_category FROM scored
+)
 SELECT household_id, {', '.join(REGION_COLS)}, status, main_cause, persons,
   {weight} AS weight, survey_stratum, survey_cluster,
   income_fen, income_pc_fen, income_change,
   {', '.join(f'poor_{n}, gap_{n}' for n in plan.config.lines)},
   {', '.join(f'g_{g.name}' for g in plan.guarantees) + ',' if g_flags else ''}
-  {g_sum} AS guarantees_failed,
+  guarantees_failed,
   {', '.join(f'd_{ind.name}' for ind in plan.indicators)},
   score_num, CAST(score_num AS DOUBLE) / {plan.weight_lcm} AS score,
   {', '.join(k_cols)},
   {', '.join('f_' + n for n in flags)},
-  {risk_category} AS risk_category,
-  CASE WHEN poor_{primary} = 1 OR {g_sum} > 0 THEN 'poor'
-       WHEN {risk_category} IS NOT NULL THEN 'at_risk'
-       WHEN poor_{primary} IS NULL AND {g_sum} = 0 THEN 'unknown_income'
+  risk_category,
+  CASE WHEN poor_{primary} = 1 OR guarantees_failed > 0 THEN 'poor'
+       WHEN risk_category IS NOT NULL THEN 'at_risk'
+       WHEN poor_{primary} IS NULL THEN 'unknown_income'
        ELSE 'not_poor' END AS assessed_status,
-  {fails} AS fails,
-  {deprived} AS deprivations,
-  {risks} AS risk_reasons,
   {', '.join('sg_' + n for n in plan.subgroup_sql) + ',' if plan.subgroup_sql else ''}
   CASE WHEN toilet IS NULL THEN NULL WHEN toilet = 'sanitary' THEN 1 ELSE 0 END AS u_sanitary_toilet,
   CASE WHEN indoor_kitchen IS NULL THEN NULL WHEN indoor_kitchen THEN 1 ELSE 0 END AS u_indoor_kitchen,
   CASE WHEN tap_water IS NULL THEN NULL WHEN tap_water THEN 1 ELSE 0 END AS u_tap_water,
   CASE WHEN internet_access IS NULL THEN NULL WHEN internet_access THEN 1 ELSE 0 END AS u_internet,
   CASE WHEN road_access IS NULL THEN NULL WHEN road_access THEN 1 ELSE 0 END AS u_road
-FROM scored"""
+FROM judged"""
     return final
 
 
+def flag_bits(plan: Plan) -> list[tuple[str, str]]:
+    """The 0/1 facts about a household that the figures sum, each a bit of one integer
+    pattern (name, SQL over the household results)."""
+    bits = [("income_known", "CASE WHEN income_pc_fen IS NOT NULL THEN 1 ELSE 0 END")]
+    bits += [(f"poor_{n}", f"COALESCE(poor_{n}, 0)") for n in plan.config.lines]
+    bits += [(f"g_{g.name}", f"g_{g.name}") for g in plan.guarantees]
+    bits.append(("g_any", "CASE WHEN guarantees_failed > 0 THEN 1 ELSE 0 END"))
+    bits += [(f"d_{ind.name}", f"d_{ind.name}") for ind in plan.indicators]
+    bits += [(f"mpi_poor_{i}", f"mpi_poor_{i}") for i in range(len(plan.ks))]
+    bits += [(f"risk_{c}", f"CASE WHEN risk_category = '{c}' THEN 1 ELSE 0 END")
+             for c in RISK_CATEGORIES]
+    if len(bits) > 62:
+        raise InvalidInput(f"too many indicators, guarantees, lines and cutoffs together "
+                           f"({len(bits)} facts; at most 62)")
+    return bits
+
+
+RISK_CATEGORIES = ("unstable_exited", "marginal", "sudden_hardship")
+
+
 def aggregate_sql(plan: Plan, levels: list[str]) -> str:
-    """Sums of the household results in one scan, by the finest region (all level codes
-    together) and by each subgroup within the top level.  Every coarser figure is a sum
-    of these rows (``rollup``), which is far cheaper than a grouping set per level.
-    ``lvl_*`` columns say which keys a row is grouped by."""
+    """One scan of the household results, grouped by the finest region (all level codes)
+    and by each subgroup within the top level, and within those by the pattern of the
+    household's 0/1 facts (``flag_bits``).  Grouping by the pattern keeps the number of
+    sums small (a hash aggregate's cost grows with every sum); the per-fact sums are
+    recovered from the patterns' bits (``expand``) and every coarser level is a sum of
+    these rows (``rollup``).  ``lvl_*`` columns say which keys a row is grouped by."""
     keys = [f"{lv}_code" for lv in levels]
     subs = [f"sg_{n}" for n in plan.subgroup_sql]
-    sets = [f"({', '.join(keys)})" if keys else "()"]
-    sets += [f"({keys[0]}, {s})" if keys else f"({s})" for s in subs]
+    pattern = " + ".join(f"CAST({sql} AS BIGINT) * {1 << i}"
+                         for i, (_, sql) in enumerate(flag_bits(plan)))
+    sets = [f"({', '.join(keys + ['pattern'])})"]
+    sets += [f"({keys[0]}, {s}, pattern)" if keys else f"({s}, pattern)" for s in subs]
     sums = ["COUNT(*) AS households", "SUM(weight) AS population",
-            "SUM(CASE WHEN income_pc_fen IS NOT NULL THEN weight ELSE 0 END) AS pop_income"]
+            "SUM(weight * score) AS weighted_score"]
     for n in plan.config.lines:
-        sums += [f"SUM(weight * poor_{n}) AS fgt0_{n}", f"SUM(weight * gap_{n}) AS fgt1_{n}",
-                 f"SUM(weight * gap_{n} * gap_{n}) AS fgt2_{n}",
-                 f"SUM(poor_{n}) AS poor_households_{n}"]
-    for g in plan.guarantees:
-        sums.append(f"SUM(weight * g_{g.name}) AS g_{g.name}")
-    sums.append("SUM(CASE WHEN guarantees_failed > 0 THEN weight ELSE 0 END) AS g_any")
-    for ind in plan.indicators:
-        sums.append(f"SUM(weight * d_{ind.name}) AS uh_{ind.name}")
-    for i in range(len(plan.ks)):
-        sums += [f"SUM(weight * mpi_poor_{i}) AS q_{i}",
-                 f"SUM(weight * mpi_poor_{i} * score) AS qa_{i}"]
-        sums += [f"SUM(weight * mpi_poor_{i} * d_{ind.name}) AS ch_{i}_{ind.name}"
-                 for ind in plan.indicators]
-    for cat in ("unstable_exited", "marginal", "sudden_hardship"):
-        sums.append(f"SUM(CASE WHEN risk_category = '{cat}' THEN 1 ELSE 0 END) AS risk_{cat}")
+        sums += [f"SUM(weight * gap_{n}) AS fgt1_{n}", f"SUM(weight * gap_{n} * gap_{n}) AS fgt2_{n}"]
     grouping = [f"GROUPING({c}) AS lvl_{c}" for c in subs]
-    return (f"SELECT {', '.join(grouping + keys + subs + sums)}\nFROM hh\n"
+    return (f"SELECT {', '.join(grouping + keys + subs + ['pattern'] + sums)}\n"
+            f"FROM (SELECT *, {pattern} AS pattern FROM hh) facts\n"
             f"GROUP BY GROUPING SETS ({', '.join(sets)})")
 
 
@@ -333,9 +354,23 @@ def county_sql() -> str:
             "FROM hh WHERE county_code IS NOT NULL GROUP BY county_code")
 
 
-def monitoring_sql() -> str:
+MONITORING_FLAGS = ("below_monitoring_line", "income_fall", "medical_burden", "disaster_burden",
+                    "guarantee_failed")
+
+
+def reasons_sql(plan: Plan) -> str:
+    """The reasons in words, from the 0/1 columns of the household results: the
+    guarantees failed, the deprivations, the monitoring flags (comma-separated)."""
+    fails = _names([(f"g_{g.name}", g.name) for g in plan.guarantees])
+    deprived = _names([(f"d_{ind.name}", ind.name) for ind in plan.indicators])
+    risks = _names([(f"f_{n}", n) for n in MONITORING_FLAGS])
+    return f"{fails} AS fails, {deprived} AS deprivations, {risks} AS risk_reasons"
+
+
+def monitoring_sql(plan: Plan) -> str:
     return ("SELECT household_id, province_code, county_code, township_code, village_code, "
-            "status, persons, income_pc_fen, income_change, risk_category, risk_reasons, fails "
+            "status, persons, income_pc_fen, income_change, risk_category, assessed_status, "
+            f"{reasons_sql(plan)} "
             "FROM hh WHERE risk_category IS NOT NULL ORDER BY village_code, household_id")
 
 
