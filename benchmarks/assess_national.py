@@ -125,7 +125,7 @@ def ecpa_af_core(out: Path, runs: int):
         t = time.perf_counter()
         backend = DuckDBBackend()
         backend.register_parquet("hh", out / "households.parquet")
-        mpi = af_table(rollup(backend.arrow(aggregate_sql(plan, ["province"])).to_pandas(), plan), plan)
+        mpi = af_table(rollup(backend.arrow(aggregate_sql(plan, ["province"])), plan), plan)
         backend.close()
         times.append(time.perf_counter() - t)
     return times, mpi

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -53,25 +54,30 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _measures(sums: pd.DataFrame, plan: Plan):
+def _num(table: pa.Table, name: str, dtype=float) -> np.ndarray:
+    """A numeric column as numpy, nulls as 0."""
+    return pc.fill_null(table.column(name), 0).to_numpy().astype(dtype, copy=False)
+
+
+def _measures(sums: pa.Table, plan: Plan):
     """Every summed fact as (name, function giving its vector over the engine's rows):
     counts and weighted sums times the bits of each row's fact pattern.  Computed one at
     a time so that memory stays at a few vectors however many facts there are."""
-    pat = sums["pattern"].to_numpy(dtype=np.int64)
+    pat = _num(sums, "pattern", np.int64)
     index = {name: i for i, (name, _) in enumerate(flag_bits(plan))}
 
     def bit(name: str) -> np.ndarray:
         return (pat >> index[name]) & 1
 
-    pop = sums["population"].to_numpy(dtype=float)
-    hh = sums["households"].to_numpy(dtype=float)
-    ws = sums["weighted_score"].to_numpy(dtype=float)
+    pop = _num(sums, "population")
+    hh = _num(sums, "households")
+    ws = _num(sums, "weighted_score")
     out = [("households", lambda: hh), ("population", lambda: pop),
            ("pop_income", lambda: pop * bit("income_known"))]
     for n in plan.config.lines:
         out += [(f"fgt0_{n}", lambda n=n: pop * bit(f"poor_{n}")),
-                (f"fgt1_{n}", lambda n=n: sums[f"fgt1_{n}"].fillna(0).to_numpy(dtype=float)),
-                (f"fgt2_{n}", lambda n=n: sums[f"fgt2_{n}"].fillna(0).to_numpy(dtype=float)),
+                (f"fgt1_{n}", lambda n=n: _num(sums, f"fgt1_{n}")),
+                (f"fgt2_{n}", lambda n=n: _num(sums, f"fgt2_{n}")),
                 (f"poor_households_{n}", lambda n=n: hh * bit(f"poor_{n}"))]
     out += [(f"g_{g.name}", lambda g=g: pop * bit(f"g_{g.name}")) for g in plan.guarantees]
     out.append(("g_any", lambda: pop * bit("g_any")))
@@ -85,25 +91,28 @@ def _measures(sums: pd.DataFrame, plan: Plan):
     return out
 
 
-def _codes(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Integer group codes for rows keyed by one or more columns, and each key column
-    of the groups: every column factorised on its own, the codes combined in mixed
-    radix and made dense."""
+def _codes(*columns: pa.Array) -> tuple[np.ndarray, list[list]]:
+    """Integer group codes for rows keyed by one or more (string) columns, and each key
+    column of the groups: every column dictionary-encoded in Arrow, the indices combined
+    in mixed radix and factorised."""
     combined = np.zeros(len(columns[0]), dtype=np.int64)
-    uniques = []
+    dictionaries = []
     for col in columns:
-        codes, uniq = pd.factorize(col, use_na_sentinel=False)
-        combined = combined * len(uniq) + codes
-        uniques.append(np.asarray(uniq, dtype=object))
-    values, inverse = np.unique(combined, return_inverse=True)
+        enc = pc.dictionary_encode(col, null_encoding="encode")
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        values = enc.dictionary.to_pylist()
+        combined = combined * max(len(values), 1) + enc.indices.to_numpy(zero_copy_only=False)
+        dictionaries.append(values)
+    codes, uniq = pd.factorize(combined)
     keys = []
-    for uniq in reversed(uniques):
-        values, r = np.divmod(values, len(uniq))
-        keys.append(uniq[r])
-    return inverse, keys[::-1]
+    for values in reversed(dictionaries):
+        uniq, r = np.divmod(uniq, max(len(values), 1))
+        keys.append([values[i] for i in r])
+    return codes, keys[::-1]
 
 
-def rollup(sums: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+def rollup(sums: pa.Table, plan: Plan) -> pd.DataFrame:
     """From the engine's rows (finest region x fact pattern, and top level x subgroup x
     pattern), the sums of every fact for every level and subgroup, labelled with level
     ('total', 'province', …), code, subgroup and its value.  Sums by np.bincount:
@@ -112,27 +121,29 @@ def rollup(sums: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     keys = [f"{lv}_code" for lv in levels]
     subs = list(plan.subgroup_sql)
     measures = _measures(sums, plan)
-    finest = np.ones(len(sums), dtype=bool)
+    finest = np.ones(sums.num_rows, dtype=bool)
     for s in subs:
-        finest &= sums[f"lvl_sg_{s}"].to_numpy() == 1
+        finest &= _num(sums, f"lvl_sg_{s}", np.int64) == 1
+    fine_rows = sums.filter(pa.array(finest))
     # Finest regions, and each level's group of every finest region.
     if keys:
-        fine_codes, fine_keys = _codes(*[sums.loc[finest, k].to_numpy(dtype=object) for k in keys])
+        fine_codes, fine_keys = _codes(*[fine_rows.column(k) for k in keys])
         n_fine = len(fine_keys[0])
     else:
         fine_codes, fine_keys, n_fine = np.zeros(int(finest.sum()), dtype=np.int64), [], 1
     level_groups = [("total", np.zeros(n_fine, dtype=np.int64), [None], None)]
     for lv, column in zip(levels, fine_keys):
-        codes, (uniq,) = _codes(column)
+        codes, (uniq,) = _codes(pa.array(column, pa.string()))
         level_groups.append((lv, codes, list(uniq), None))
     sub_groups = []
     for s in subs:
-        rows = sums[f"lvl_sg_{s}"].to_numpy() == 0
-        vals = sums.loc[rows, f"sg_{s}"].to_numpy(dtype=object)
+        rows = _num(sums, f"lvl_sg_{s}", np.int64) == 0
+        part = sums.filter(pa.array(rows))
+        vals = part.column(f"sg_{s}")
         codes, (uniq,) = _codes(vals)
         sub_groups.append((rows, "total", codes, [None] * len(uniq), (s, list(uniq))))
         if keys:
-            codes, (top, uniq) = _codes(sums.loc[rows, keys[0]].to_numpy(dtype=object), vals)
+            codes, (top, uniq) = _codes(part.column(keys[0]), vals)
             sub_groups.append((rows, levels[0], codes, list(top), (s, list(uniq))))
     level_sums = [{} for _ in level_groups]
     sub_sums = [{} for _ in sub_groups]
@@ -286,8 +297,11 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
             columns=["item", "value"])
         overview.to_excel(xw, sheet_name="overview", index=False)
         top = ["total", "province", "county"]
-        for name, df in (("mpi", result.mpi), ("fgt", result.fgt),
-                         ("guarantees", result.guarantees)):
+        # The workbook is for reading: H, A, M0 and contributions (the censored and
+        # uncensored headcounts are in mpi.csv).
+        mpi = result.mpi[[c for c in result.mpi.columns
+                          if not c.startswith(("censored_", "uncensored_", "se_", "ci_"))]]
+        for name, df in (("mpi", mpi), ("fgt", result.fgt), ("guarantees", result.guarantees)):
             df[df["level"].isin(top)].to_excel(xw, sheet_name=name, index=False)
         cols = [c for c in ("rank", "county_code", "composite", "weakest") if c in result.undp]
         result.undp[cols + [c for c in result.undp.columns if c not in cols]].to_excel(
@@ -301,8 +315,7 @@ def run_pass(backend, plan: Plan, hh_path: Path) -> pd.DataFrame:
     """Household pass to ``hh_path``, then the aggregate pass; returns the sums."""
     backend.to_parquet(household_sql(plan, {}), hh_path)
     backend.register_parquet("hh", hh_path)
-    sums = backend.arrow(aggregate_sql(plan, plan.config.levels)).to_pandas()
-    return rollup(sums, plan)
+    return rollup(backend.arrow(aggregate_sql(plan, plan.config.levels)), plan)
 
 
 def changes_table(now: pd.DataFrame, before: pd.DataFrame, years: int) -> pd.DataFrame:
