@@ -55,7 +55,8 @@ def bench_ecpa(args) -> list[dict]:
         folder = ensure_register(args.data, n)
         times, peaks = [], []
         for _ in range(args.runs):
-            wall, peak = run_assess(folder, args.data / f"out_{n}", args.profile, args.extra)
+            extra = ["--memory-limit", args.memory_limit] if args.memory_limit else []
+            wall, peak = run_assess(folder, args.data / f"out_{n}", args.profile, extra)
             times.append(wall)
             peaks.append(peak)
             print(f"  {n:,} households: {wall:.1f} s, peak RSS {peak:,.0f} MiB", flush=True)
@@ -169,7 +170,7 @@ def main() -> None:
     p.add_argument("--mpitb-people", type=int, nargs="*", default=[])
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--profile", default="china")
-    p.add_argument("--extra", nargs="*", default=[])
+    p.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 6GB")
     p.add_argument("--data", type=Path, default=Path(os.environ.get("ECPA_BENCH_DATA", "/tmp/ecpa-bench")))
     args = p.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
