@@ -84,6 +84,16 @@ def build_demo(database: Path, households: int = 3000, seed: int = 1,
             (Role.CONSUMER, "consumer", None),
             (Role.ANALYST, "analyst", None),
         ]
+        # The county measured from the live register; the households at risk become
+        # monitoring proposals for the officer to review.
+        from .measure.service import assess_region, propose_monitoring
+        result, at_risk = assess_region(s, actor, county.county_code, DEMO_YEAR)
+        proposed = propose_monitoring(s, actor, at_risk, DEMO_YEAR)
+        m = result.mpi[(result.mpi["level"] == "total") & result.mpi["subgroup"].isna()].iloc[0]
+        f = result.fgt[(result.fgt["level"] == "total") & result.fgt["subgroup"].isna()].iloc[0]
+        console.print(f"assessed {DEMO_YEAR}: {f['headcount_ratio']:.1%} of persons under the "
+                      f"{f['line_yuan']:,.0f}-yuan line; MPI H {m['H']:.1%}, M0 {m['M0']:.4f} "
+                      f"(driven by {m['drivers']}); {proposed} monitoring proposals")
         out = []
         for role, name, region in logins:
             create_user(s, actor, name, DEMO_PASSWORD, role, region, display_name=name)
@@ -92,6 +102,9 @@ def build_demo(database: Path, households: int = 3000, seed: int = 1,
                 scope = f"{region} {s.get(Region, region).name}"
             out.append((role.value, name, DEMO_PASSWORD, scope))
     return out
+
+
+DEMO_YEAR = 2024  # the year of the synthetic register's incomes and conditions
 
 
 def _assign_measures(session, actor, seed: int) -> None:
