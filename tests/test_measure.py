@@ -389,6 +389,11 @@ def test_survey_weights_and_clusters(hand_case):
     # Two clusters, one all poor and one all non-poor: z sums are +/- equal.
     z1 = (7 - 7 / 12 * 7) / 12
     assert tot["se_H"] == pytest.approx(np.sqrt(2 * (z1 ** 2 + z1 ** 2)))
+    f = _row(r.fgt, line="test_line")
+    # Income poverty on the 3,000-yuan line: H1 (2 persons x 2), H3 (1), H4 (4) -> 9 of 12.
+    assert f["headcount_ratio"] == pytest.approx(9 / 12)
+    assert f["se_headcount_ratio"] > 0
+    assert f["ci_low_headcount_ratio"] < f["headcount_ratio"] < f["ci_high_headcount_ratio"]
 
 
 # --------------------------------------------------------------------- command line
@@ -410,9 +415,16 @@ def test_cli_assess_on_synthetic_register(tmp_path):
     res = CliRunner().invoke(app, ["assess", str(tmp_path / "nothing"), str(tmp_path / "o2"),
                                    "--year", "2024"])
     assert res.exit_code == 2 and "is not a folder of Parquet files" in " ".join(res.output.split())
+    (tmp_path / "gansu.csv").write_text("name,year,amount_yuan,source\n"
+                                        "gansu_monitoring,2023,6900,provincial line\n")
     res = CliRunner().invoke(app, ["assess", str(tmp_path / "reg"), str(tmp_path / "o3"),
-                                   "--year", "2024", "--profile", "global_mpi"])
+                                   "--year", "2024", "--profile", "global_mpi",
+                                   "--lines-file", str(tmp_path / "gansu.csv"),
+                                   "--lines", "gansu_monitoring,wb_extreme_2017ppp"])
     assert res.exit_code == 0, res.output
+    fgt = pd.read_csv(tmp_path / "o3" / "fgt.csv")
+    assert set(fgt["line"]) == {"gansu_monitoring", "wb_extreme_2017ppp"}
+    assert set(fgt.loc[fgt["line"] == "gansu_monitoring", "line_yuan"]) == {6900}
 
 
 # ------------------------------------------------------------------------- Spark

@@ -347,6 +347,8 @@ def assess(
     profile: Annotated[Optional[str], typer.Option(help="AF profile: china, global_mpi or a .toml path")] = None,
     k: Annotated[Optional[str], typer.Option(help="poverty cutoff(s), comma-separated, e.g. 1/3,1/2")] = None,
     compare_year: Annotated[Optional[int], typer.Option(help="also assess this earlier year and report changes")] = None,
+    lines: Annotated[Optional[str], typer.Option(help="poverty lines for income poverty, comma-separated (see ecpa measure lines)")] = None,
+    lines_file: Annotated[Optional[Path], typer.Option(help="CSV of your own lines (name, year, amount_yuan, source)")] = None,
     engine: Annotated[str, typer.Option(help="duckdb (default) or spark")] = "duckdb",
     memory_limit: Annotated[Optional[str], typer.Option(help="DuckDB memory limit, e.g. 8GB")] = None,
 ) -> None:
@@ -358,7 +360,9 @@ def assess(
     started = time.perf_counter()
     try:
         cfg = load_config(config, year=year, profile=profile, compare_year=compare_year,
-                          k=k.split(",") if k else None)
+                          k=k.split(",") if k else None,
+                          lines=lines.split(",") if lines else None,
+                          lines_files=[str(lines_file)] if lines_file else None)
         if cfg.year is None:
             raise EcpaError("give the assessment year: --year or year = … in the configuration")
         with _progress() as prog:

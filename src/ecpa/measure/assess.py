@@ -373,12 +373,13 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
                                         "households"].iloc[0]) if len(sums) else 0
         if plan.config.survey.weight or plan.config.survey.cluster:
             from .survey import survey_errors
-            cols = ["weight", "survey_stratum", "survey_cluster", "score"] + \
+            cols = ["weight", "survey_stratum", "survey_cluster", "score", "income_pc_fen"] + \
                    [f"mpi_poor_{i}" for i in range(len(plan.ks))] + \
+                   [f"{p}_{n}" for n in plan.config.lines for p in ("poor", "gap")] + \
                    [f"{lv}_code" for lv in plan.config.levels] + \
                    [f"sg_{s}" for s in plan.subgroup_sql]
             hh = backend.arrow(f"SELECT {', '.join(cols)} FROM hh").to_pandas()
-            mpi = survey_errors(mpi, hh, plan)
+            mpi, fgt = survey_errors(mpi, fgt, hh, plan)
         say("counties")
         shares = backend.arrow(county_sql()).to_pandas()
         counties = None

@@ -21,6 +21,7 @@ import pyarrow as pa
 import sqlglot
 
 from ..errors import InvalidInput
+from ..registry.models import MonitoringCategory
 from .config import Config, Rule
 from .lines import PovertyLines
 from .rules import HOUSEHOLD_VARS, MEMBER_VARS, SOURCE_TABLE, compile_expression
@@ -319,7 +320,8 @@ def flag_bits(plan: Plan) -> list[tuple[str, str]]:
     return bits
 
 
-RISK_CATEGORIES = ("unstable_exited", "marginal", "sudden_hardship")
+# The registry's monitoring object categories, which dynamic monitoring proposes.
+RISK_CATEGORIES = tuple(c.value for c in MonitoringCategory)
 
 
 def aggregate_sql(plan: Plan, levels: list[str]) -> str:

@@ -11,14 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, utcnow
 from ..enums import db_enum
-
-
-class RiskCategory(StrEnum):
-    """The three kinds of monitoring object of 防返贫动态监测."""
-
-    UNSTABLE_EXITED = "unstable_exited"    # 脱贫不稳定户
-    MARGINAL = "marginal"                  # 边缘易致贫户
-    SUDDEN_HARDSHIP = "sudden_hardship"    # 突发严重困难户
+from ..registry.models import MonitoringCategory
 
 
 class ProposalState(StrEnum):
@@ -35,7 +28,8 @@ class MonitoringProposal(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"),
                                               index=True)
     year: Mapped[int] = mapped_column(Integer)
-    category: Mapped[RiskCategory] = mapped_column(db_enum(RiskCategory, "risk_category"))
+    # The monitoring object categories of the registry (脱贫不稳定户, 边缘易致贫户, 突发严重困难户).
+    category: Mapped[MonitoringCategory] = mapped_column(db_enum(MonitoringCategory, "risk_category"))
     reasons: Mapped[str] = mapped_column(Text)
     per_capita_income_fen: Mapped[int | None] = mapped_column(BigInteger, default=None)
     state: Mapped[ProposalState] = mapped_column(db_enum(ProposalState, "proposal_state"),

@@ -19,7 +19,8 @@ from ..regions.codes import scope_prefix
 from ..registry.exporter import export_parquet
 from .assess import Result, assess
 from .config import Config, load_config
-from .models import MonitoringProposal, ProposalState, RiskCategory
+from ..registry.models import MonitoringCategory
+from .models import MonitoringProposal, ProposalState
 
 READERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER)
 
@@ -81,7 +82,7 @@ def propose_monitoring(session: Session, actor: Actor, at_risk: pd.DataFrame, ye
         .where(MonitoringProposal.year == year)).all())
     added = 0
     for row in at_risk.itertuples(index=False):
-        category = RiskCategory(row.risk_category)
+        category = MonitoringCategory(row.risk_category)
         if (int(row.household_id), category) in existing:
             continue
         income = None if pd.isna(row.income_pc_fen) else int(round(row.income_pc_fen))

@@ -17,18 +17,28 @@ import pandas as pd
 Z95 = 1.959963984540054
 
 
-def _domain_keys(hh: pd.DataFrame, level: str, subgroup: str | None) -> pd.Series:
-    parts = []
-    if level != "total":
-        parts.append(hh[f"{level}_code"].astype(str))
-    if subgroup:
-        parts.append(hh[f"sg_{subgroup}"].astype(str))
+def _joined(parts: list[pd.Series], index) -> pd.Series:
+    """One key per row from several key columns (or '' for the whole sample)."""
     if not parts:
-        return pd.Series("", index=hh.index)
+        return pd.Series("", index=index)
     key = parts[0]
     for p in parts[1:]:
         key = key + "\x1f" + p
     return key
+
+
+def _domain_keys(hh: pd.DataFrame, level: str, subgroup: str | None) -> pd.Series:
+    parts = [hh[f"{level}_code"].astype(str)] if level != "total" else []
+    if subgroup:
+        parts.append(hh[f"sg_{subgroup}"].astype(str))
+    return _joined(parts, hh.index)
+
+
+def _row_keys(rows: pd.DataFrame, level: str, subgroup: str | None) -> pd.Series:
+    parts = [rows["code"].astype(str)] if level != "total" else []
+    if subgroup:
+        parts.append(rows["subgroup_value"].astype(str))
+    return _joined(parts, rows.index)
 
 
 def linearised_se(y: np.ndarray, x: np.ndarray, domain: pd.Series, stratum: pd.Series,
@@ -50,50 +60,59 @@ def linearised_se(y: np.ndarray, x: np.ndarray, domain: pd.Series, stratum: pd.S
     return np.sqrt(var)
 
 
-def survey_errors(mpi: pd.DataFrame, hh: pd.DataFrame, plan) -> pd.DataFrame:
-    """Add se_/ci_low_/ci_high_ columns for H, M0 and A to the MPI table."""
-    hh = hh.copy()
-    hh["weight"] = hh["weight"].astype(float)
+def _design(hh: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     stratum = hh["survey_stratum"].fillna("_").astype(str)
     # Without clusters each household is its own primary sampling unit.
     cluster = hh["survey_cluster"].astype(str).where(hh["survey_cluster"].notna(),
                                                      "_hh" + hh.index.astype(str))
-    out = mpi.copy()
-    for col in ("se_H", "se_M0", "se_A"):
-        out[col] = np.nan
-    groups = out[["level", "subgroup"]].drop_duplicates().itertuples(index=False)
-    for level, subgroup in groups:
+    return stratum, cluster
+
+
+def _add_errors(table: pd.DataFrame, hh: pd.DataFrame, ratios, select) -> pd.DataFrame:
+    """For every (level, subgroup) of ``table`` and every variant (a k, a line), the SE
+    of each ratio measure; ``ratios(variant)`` gives {measure: (y, x)} over households,
+    ``select(variant)`` the table's rows of that variant."""
+    stratum, cluster = _design(hh)
+    out = table.copy()
+    measures = None
+    for level, subgroup in out[["level", "subgroup"]].drop_duplicates().itertuples(index=False):
         sub = subgroup if isinstance(subgroup, str) else None
         dom = _domain_keys(hh, level, sub)
-        for i, k in enumerate(plan.ks):
-            poor = hh[f"mpi_poor_{i}"].astype(float).to_numpy()
-            w = hh["weight"].to_numpy()
-            score = hh["score"].astype(float).to_numpy()
-            se = {
-                "H": linearised_se(w * poor, w, dom, stratum, cluster),
-                "M0": linearised_se(w * poor * score, w, dom, stratum, cluster),
-                "A": linearised_se(w * poor * score, w * poor, dom, stratum, cluster),
-            }
-            rows = (out["level"] == level) & (out["k"] == float(k)) & (
+        for variant, rows_of_variant in select(out):
+            pairs = ratios(variant)
+            measures = list(pairs)
+            rows = rows_of_variant & (out["level"] == level) & (
                 out["subgroup"].isna() if sub is None else out["subgroup"] == sub)
             keys = _row_keys(out.loc[rows], level, sub)
-            for m, s in se.items():
-                out.loc[rows, f"se_{m}"] = keys.map(s).to_numpy()
-    for m in ("H", "M0", "A"):
+            for m, (y, x) in pairs.items():
+                se = linearised_se(y, x, dom, stratum, cluster)
+                out.loc[rows, f"se_{m}"] = keys.map(se).to_numpy()
+    for m in measures or []:
         out[f"ci_low_{m}"] = out[m] - Z95 * out[f"se_{m}"]
         out[f"ci_high_{m}"] = out[m] + Z95 * out[f"se_{m}"]
     return out
 
 
-def _row_keys(rows: pd.DataFrame, level: str, subgroup: str | None) -> pd.Series:
-    parts = []
-    if level != "total":
-        parts.append(rows["code"].astype(str))
-    if subgroup:
-        parts.append(rows["subgroup_value"].astype(str))
-    if not parts:
-        return pd.Series("", index=rows.index)
-    key = parts[0]
-    for p in parts[1:]:
-        key = key + "\x1f" + p
-    return key
+def survey_errors(mpi: pd.DataFrame, fgt: pd.DataFrame, hh: pd.DataFrame, plan
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Standard errors and 95 % intervals of H, M0 and A (every k) and of the FGT
+    measures (every line)."""
+    w = hh["weight"].astype(float).to_numpy()
+    score = hh["score"].astype(float).to_numpy()
+    known = hh["income_pc_fen"].notna().to_numpy(dtype=float)
+
+    def af(i):
+        poor = hh[f"mpi_poor_{i}"].astype(float).to_numpy()
+        return {"H": (w * poor, w), "M0": (w * poor * score, w), "A": (w * poor * score, w * poor)}
+
+    def fgt_ratios(line):
+        poor = hh[f"poor_{line}"].fillna(0).astype(float).to_numpy()
+        gap = hh[f"gap_{line}"].fillna(0).astype(float).to_numpy()
+        return {"headcount_ratio": (w * poor, w * known), "poverty_gap": (w * gap, w * known),
+                "squared_poverty_gap": (w * gap * gap, w * known)}
+
+    mpi = _add_errors(mpi, hh, af, lambda t: [(i, np.isclose(t["k"], float(k)))
+                                              for i, k in enumerate(plan.ks)])
+    fgt = _add_errors(fgt, hh, fgt_ratios, lambda t: [(n, t["line"] == n)
+                                                      for n in plan.config.lines])
+    return mpi, fgt
