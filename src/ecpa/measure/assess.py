@@ -415,7 +415,8 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         _write(undp, out_dir, "undp_counties")
         if changes is not None:
             _write(changes, out_dir, "changes")
-        pacsv.write_csv(pq.read_table(mon_path), out_dir / "monitoring.csv")
+        backend.register_parquet("monitoring_out", mon_path)
+        backend.to_csv("SELECT * FROM monitoring_out", out_dir / "monitoring.csv")
         _summary_xlsx(result, plan, out_dir / "summary.xlsx")
         (out_dir / "summary.json").write_text(json.dumps({
             "year": plan.year, "profile": plan.config.af.name, "engine": backend.name,

@@ -408,6 +408,9 @@ class DuckDBBackend:
     def to_parquet(self, sql: str, path: Path) -> None:
         self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT PARQUET, COMPRESSION ZSTD)")
 
+    def to_csv(self, sql: str, path: Path) -> None:
+        self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT CSV, HEADER)")
+
     def arrow(self, sql: str) -> pa.Table:
         return self.con.sql(sql).to_arrow_table()
 
@@ -447,6 +450,11 @@ class SparkBackend:
 
     def to_parquet(self, sql: str, path: Path) -> None:
         self.sql(sql).write.mode("overwrite").parquet(str(path))
+
+    def to_csv(self, sql: str, path: Path) -> None:
+        # One file, as on DuckDB: the households at risk are few enough for the driver.
+        import pyarrow.csv as pacsv
+        pacsv.write_csv(self.arrow(sql), path)
 
     def arrow(self, sql: str) -> pa.Table:
         return self.sql(sql).toArrow()
