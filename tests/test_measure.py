@@ -317,6 +317,20 @@ def test_missing_and_malformed_columns_are_named(hand_case):
     assert not (tmp / "out" / "mpi.csv").exists()
 
 
+def test_a_rule_failing_on_the_data_leaves_no_output(hand_case):
+    folder, tmp = hand_case
+    first = assess(folder, _cfg(tmp), tmp / "out")
+    assert first.households == 4
+    (tmp / "cast.toml").write_text(PROFILE.replace("toilet = 'none'", "CAST(toilet AS INTEGER) > 0"))
+    cfg = load_config(None, year=YEAR, profile=str(tmp / "cast.toml"), lines=["cn_rural"],
+                      levels=["village"])
+    with pytest.raises(InvalidInput, match="the assessment failed on the data: .*sanitary"):
+        assess(folder, cfg, tmp / "out")
+    # The earlier results are untouched and no staging folder is left behind.
+    assert pd.read_parquet(tmp / "out" / "mpi.parquet")["level"].isin(["county"]).any()
+    assert not (tmp / ".out.partial").exists()
+
+
 def test_column_mapping_for_a_survey(hand_case):
     folder, tmp = hand_case
     t = pq.read_table(folder / "households.parquet").rename_columns(

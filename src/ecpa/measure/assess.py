@@ -8,6 +8,7 @@ computed here from the engine's sums (small tables), the same way on either engi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -313,7 +314,7 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
 
 def run_pass(backend, plan: Plan, hh_path: Path) -> pd.DataFrame:
     """Household pass to ``hh_path``, then the aggregate pass; returns the sums."""
-    backend.to_parquet(household_sql(plan, {}), hh_path)
+    backend.to_parquet(household_sql(plan), hh_path)
     backend.register_parquet("hh", hh_path)
     return rollup(backend.arrow(aggregate_sql(plan, plan.config.levels)), plan)
 
@@ -351,7 +352,12 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
     say("check input")
     plan = make_plan(config)
     tables = check_inputs(plan, input_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # Results are written to a staging folder and moved into place only when all are
+    # written: a failed run leaves no half-written output.
+    final_dir = out_dir
+    out_dir = final_dir.parent / f".{final_dir.name}.partial"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
     own = backend is None
     if own:
         opts = {"memory_limit": memory_limit} if engine == "duckdb" and memory_limit else {}
@@ -427,7 +433,37 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
             "seconds": timings,
         }, indent=2, ensure_ascii=False), encoding="utf-8")
         lap("write")
+        _publish(out_dir, final_dir)
+        result.out_dir = final_dir
         return result
+    except BaseException as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        if _engine_error(exc):
+            # A rule that passed the checks can still fail on the data (a cast of a
+            # text value, say): say so plainly, with the engine's own words.
+            raise InvalidInput(f"the assessment failed on the data: {str(exc).strip()}",
+                               engine=backend.name) from exc
+        raise
     finally:
         if own:
             backend.close()
+
+
+def _engine_error(exc: BaseException) -> bool:
+    try:
+        import duckdb
+        if isinstance(exc, duckdb.Error):
+            return True
+    except ImportError:
+        pass
+    return type(exc).__module__.startswith(("pyspark.errors", "py4j"))
+
+
+def _publish(staging: Path, final: Path) -> None:
+    final.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        target = final / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    staging.rmdir()

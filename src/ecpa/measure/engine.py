@@ -59,7 +59,7 @@ class Plan:
     year: int
     line_fen: dict[str, int]
     member_rules: dict[str, tuple[Rule, str, str | None]] = field(default_factory=dict)
-    household_sql: dict[str, str] = field(default_factory=dict)  # prefixed name -> SQL
+    household_rules: dict[str, str] = field(default_factory=dict)  # prefixed name -> SQL
     subgroup_sql: dict[str, str] = field(default_factory=dict)
     required: dict[str, set[str]] = field(default_factory=dict)
     weight_lcm: int = 1
@@ -108,7 +108,7 @@ def make_plan(config: Config, year: int | None = None) -> Plan:
                 raise InvalidInput(f"{where}: 'applies' is for member-level rules")
             when = compile_expression(rule.when, HOUSEHOLD_VARS, f"{where}.when", line_fen)
             note(when.columns)
-            plan.household_sql[key] = f"CASE WHEN {when.sql} THEN 1 ELSE 0 END"
+            plan.household_rules[key] = f"CASE WHEN {when.sql} THEN 1 ELSE 0 END"
 
     for i, ind in enumerate(config.af.indicators):
         add_rule("d", ind, f"indicator {ind.name}")
@@ -153,7 +153,7 @@ def _member_rule_value(i: int, rule: Rule) -> str:
     return f"CASE WHEN {app} AND NOT ((COALESCE(m_miss, 0) & {bit}) > 0) THEN 1 ELSE 0 END"
 
 
-def household_sql(plan: Plan, tables: dict[str, InputTable]) -> str:
+def household_sql(plan: Plan) -> str:
     """The household pass: one row per household."""
     y = plan.year
     cfg = plan.config
@@ -223,7 +223,7 @@ base AS (
 
     # Rules evaluated on the base row.
     rule_cols = []
-    for key, sql in plan.household_sql.items():
+    for key, sql in plan.household_rules.items():
         rule_cols.append(f"{sql} AS {key}")
     for i, (key, (rule, _, _)) in enumerate(plan.member_rules.items()):
         rule_cols.append(f"{_member_rule_value(i, rule)} AS {key}")
@@ -401,9 +401,6 @@ class DuckDBBackend:
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} "
                          f"FROM read_parquet('{src}')")
 
-    def register_arrow(self, name: str, table: pa.Table, select: str = "*") -> None:
-        self.con.register(f"{name}__arrow", table)
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {name}__arrow")
 
     def to_parquet(self, sql: str, path: Path) -> None:
         self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT PARQUET, COMPRESSION ZSTD)")
@@ -444,9 +441,6 @@ class SparkBackend:
         self.spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}__raw")
         self.sql(f"SELECT {select} FROM {name}__raw").createOrReplaceTempView(name)
 
-    def register_arrow(self, name: str, table: pa.Table, select: str = "*") -> None:
-        self.spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(f"{name}__raw")
-        self.sql(f"SELECT {select} FROM {name}__raw").createOrReplaceTempView(name)
 
     def to_parquet(self, sql: str, path: Path) -> None:
         self.sql(sql).write.mode("overwrite").parquet(str(path))
