@@ -331,6 +331,22 @@ def test_a_rule_failing_on_the_data_leaves_no_output(hand_case):
     assert not (tmp / ".out.partial").exists()
 
 
+def test_household_pass_in_chunks_gives_the_same_results(tmp_path, monkeypatch):
+    from ecpa.measure import engine
+    from ecpa.synth import stream_parquet
+    stream_parquet(tmp_path / "reg", 3000, seed=3, counties=8)
+    cfg = load_config(None, year=2024, k=["1/3", "1/2"])
+    whole = assess(tmp_path / "reg", cfg, tmp_path / "whole")
+    monkeypatch.setattr(engine, "CHUNK_HOUSEHOLDS", 700)
+    chunked = assess(tmp_path / "reg", cfg, tmp_path / "chunked")
+    assert (tmp_path / "chunked" / "households.parquet" / "part-0004.parquet").exists()
+    pd.testing.assert_frame_equal(whole.mpi, chunked.mpi)
+    pd.testing.assert_frame_equal(whole.fgt, chunked.fgt)
+    a = pd.read_parquet(tmp_path / "whole" / "households.parquet").sort_values("household_id")
+    b = pd.read_parquet(tmp_path / "chunked" / "households.parquet").sort_values("household_id")
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
 def test_column_mapping_for_a_survey(hand_case):
     folder, tmp = hand_case
     t = pq.read_table(folder / "households.parquet").rename_columns(

@@ -31,7 +31,7 @@ from .engine import (
     check_inputs,
     county_sql,
     flag_bits,
-    household_sql,
+    household_pass,
     make_backend,
     make_plan,
     monitoring_sql,
@@ -161,6 +161,12 @@ def rollup(sums: pa.Table, plan: Plan) -> pd.DataFrame:
     for (_, level, _, labels, (s, sub_values)), values in zip(sub_groups, sub_sums):
         parts.append(_labelled(level, labels, s, sub_values, values))
     frame = pd.concat(parts, ignore_index=True)
+    # A stable order whatever the input's: total first, then level by level, by code.
+    order = {lv: i for i, lv in enumerate(["total", *levels])}
+    frame = frame.assign(_lv=frame["level"].map(order),
+                         _sub=frame["subgroup"].notna()).sort_values(
+        ["_sub", "subgroup", "_lv", "code", "subgroup_value"], na_position="first",
+        kind="stable").drop(columns=["_lv", "_sub"]).reset_index(drop=True)
     counts = ["households"] + [c for c in frame.columns if c.startswith(("poor_households_", "risk_"))]
     frame[counts] = frame[counts].round().astype("int64")
     return frame
@@ -312,9 +318,9 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
             ch[ch["level"].isin(top)].to_excel(xw, sheet_name="changes", index=False)
 
 
-def run_pass(backend, plan: Plan, hh_path: Path) -> pd.DataFrame:
+def run_pass(backend, plan: Plan, tables, hh_path: Path) -> pd.DataFrame:
     """Household pass to ``hh_path``, then the aggregate pass; returns the sums."""
-    backend.to_parquet(household_sql(plan), hh_path)
+    household_pass(backend, plan, tables, hh_path)
     backend.register_parquet("hh", hh_path)
     return rollup(backend.arrow(aggregate_sql(plan, plan.config.levels)), plan)
 
@@ -369,7 +375,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         hh_path = out_dir / "households.parquet"
         if hh_path.is_dir():
             shutil.rmtree(hh_path)
-        sums = run_pass(backend, plan, hh_path)
+        sums = run_pass(backend, plan, tables, hh_path)
         lap("households+aggregates")
         say("aggregates")
         mpi = af_table(sums, plan)
@@ -407,7 +413,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
             say("comparison year")
             before_plan = make_plan(config, year=config.compare_year)
             tmp = out_dir / f".households_{config.compare_year}.parquet"
-            before = af_table(run_pass(backend, before_plan, tmp), before_plan)
+            before = af_table(run_pass(backend, before_plan, tables, tmp), before_plan)
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
             backend.register_parquet("hh", hh_path)
             changes = changes_table(mpi, before, config.year - config.compare_year)

@@ -396,10 +396,11 @@ class DuckDBBackend:
             self.con.execute(f"SET temp_directory = '{temp_directory}'")
         self.con.execute("SET preserve_insertion_order = false")
 
-    def register_parquet(self, name: str, path: Path, select: str = "*") -> None:
+    def register_parquet(self, name: str, path: Path, select: str = "*",
+                         where: str | None = None) -> None:
         src = str(path / "*.parquet") if path.is_dir() else str(path)
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} "
-                         f"FROM read_parquet('{src}')")
+                         f"FROM read_parquet('{src}')" + (f" WHERE {where}" if where else ""))
 
 
     def to_parquet(self, sql: str, path: Path) -> None:
@@ -437,9 +438,11 @@ class SparkBackend:
     def sql(self, text: str):
         return self.spark.sql(self.transpile(text))
 
-    def register_parquet(self, name: str, path: Path, select: str = "*") -> None:
+    def register_parquet(self, name: str, path: Path, select: str = "*",
+                         where: str | None = None) -> None:
         self.spark.read.parquet(str(path)).createOrReplaceTempView(f"{name}__raw")
-        self.sql(f"SELECT {select} FROM {name}__raw").createOrReplaceTempView(name)
+        self.sql(f"SELECT {select} FROM {name}__raw" + (f" WHERE {where}" if where else "")
+                 ).createOrReplaceTempView(name)
 
 
     def to_parquet(self, sql: str, path: Path) -> None:
@@ -465,9 +468,46 @@ def make_backend(engine: str, **options):
     raise InvalidInput(f"unknown engine {engine!r}; use duckdb or spark", field="engine")
 
 
-def register_inputs(backend, tables: dict[str, InputTable]) -> None:
+def register_inputs(backend, tables: dict[str, InputTable], where: str | None = None) -> None:
+    """The input views; ``where`` restricts every household-keyed table (a chunk)."""
     for name, t in tables.items():
-        backend.register_parquet(name, t.path, t.select_list())
+        keyed = where and name != "counties"
+        backend.register_parquet(name, t.path, t.select_list(), where if keyed else None)
+
+
+# Households per chunk of the household pass: small enough that its hash tables stay in
+# memory (30M households: 136 s and 6.3 GB in one piece, 60 s and 2.9 GB in 8).
+CHUNK_HOUSEHOLDS = 4_000_000
+
+
+def household_chunks(backend, tables: dict[str, InputTable]) -> list[tuple[int, int]]:
+    """Household-id ranges for the household pass on DuckDB, when the register is large.
+    Each chunk filters every input; where a file is in household order (as the exporter
+    and synth write it) Parquet's row-group statistics let the scan skip the rest."""
+    if backend.name != "duckdb":
+        return []
+    lo, hi, n = backend.arrow("SELECT MIN(household_id), MAX(household_id), COUNT(*) "
+                              "FROM households").to_pylist()[0].values()
+    if not n or n <= CHUNK_HOUSEHOLDS:
+        return []
+    parts = -(-n // CHUNK_HOUSEHOLDS)
+    step = (hi - lo) // parts + 1
+    return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(parts)]
+
+
+def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path) -> None:
+    """The household pass into ``out`` (a file, or a folder of parts when chunked)."""
+    chunks = household_chunks(backend, tables)
+    if not chunks:
+        backend.to_parquet(household_sql(plan), out)
+        return
+    out.mkdir(parents=True)
+    try:
+        for i, (lo, hi) in enumerate(chunks):
+            register_inputs(backend, tables, f"household_id BETWEEN {lo} AND {hi}")
+            backend.to_parquet(household_sql(plan), out / f"part-{i:04d}.parquet")
+    finally:
+        register_inputs(backend, tables)
 
 
 def check_inputs(plan: Plan, folder: Path) -> dict[str, InputTable]:
