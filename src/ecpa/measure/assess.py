@@ -32,6 +32,7 @@ from .engine import (
     county_sql,
     flag_bits,
     household_pass,
+    regions_sql,
     make_backend,
     make_plan,
     monitoring_sql,
@@ -113,7 +114,7 @@ def _codes(*columns: pa.Array) -> tuple[np.ndarray, list[list]]:
     return codes, keys[::-1]
 
 
-def rollup(sums: pa.Table, plan: Plan) -> pd.DataFrame:
+def rollup(sums: pa.Table, plan: Plan, regions: pa.Table | None = None) -> pd.DataFrame:
     """From the engine's rows (finest region x fact pattern, and top level x subgroup x
     pattern), the sums of every fact for every level and subgroup, labelled with level
     ('total', 'province', …), code, subgroup and its value.  Sums by np.bincount:
@@ -128,8 +129,12 @@ def rollup(sums: pa.Table, plan: Plan) -> pd.DataFrame:
     fine_rows = sums.filter(pa.array(finest))
     # Finest regions, and each level's group of every finest region.
     if keys:
-        fine_codes, fine_keys = _codes(*[fine_rows.column(k) for k in keys])
-        n_fine = len(fine_keys[0])
+        fine_codes, (fine,) = _codes(fine_rows.column(keys[-1]))
+        n_fine = len(fine)
+        # Parents of every finest region (the first seen, should codes disagree).
+        parents = (regions.to_pandas() if regions is not None else pd.DataFrame(columns=keys)) \
+            .drop_duplicates(keys[-1]).set_index(keys[-1]).reindex(pd.Index(fine, dtype=object))
+        fine_keys = [parents[k].to_numpy(dtype=object) for k in keys[:-1]] + [np.asarray(fine, dtype=object)]
     else:
         fine_codes, fine_keys, n_fine = np.zeros(int(finest.sum()), dtype=np.int64), [], 1
     level_groups = [("total", np.zeros(n_fine, dtype=np.int64), [None], None)]
@@ -322,7 +327,9 @@ def run_pass(backend, plan: Plan, tables, hh_path: Path) -> pd.DataFrame:
     """Household pass to ``hh_path``, then the aggregate pass; returns the sums."""
     household_pass(backend, plan, tables, hh_path)
     backend.register_parquet("hh", hh_path)
-    return rollup(backend.arrow(aggregate_sql(plan, plan.config.levels)), plan)
+    levels = plan.config.levels
+    regions = backend.arrow(regions_sql(levels)) if levels else None
+    return rollup(backend.arrow(aggregate_sql(plan, levels)), plan, regions)
 
 
 def changes_table(now: pd.DataFrame, before: pd.DataFrame, years: int) -> pd.DataFrame:

@@ -335,16 +335,24 @@ def aggregate_sql(plan: Plan, levels: list[str]) -> str:
     subs = [f"sg_{n}" for n in plan.subgroup_sql]
     pattern = " + ".join(f"CAST({sql} AS BIGINT) * {1 << i}"
                          for i, (_, sql) in enumerate(flag_bits(plan)))
-    sets = [f"({', '.join(keys + ['pattern'])})"]
+    # The finest level's code stands for its parents (regions_sql gives them once).
+    sets = [f"({keys[-1]}, pattern)" if keys else "(pattern)"]
     sets += [f"({keys[0]}, {s}, pattern)" if keys else f"({s}, pattern)" for s in subs]
     sums = ["COUNT(*) AS households", "SUM(weight) AS population",
             "SUM(weight * score) AS weighted_score"]
     for n in plan.config.lines:
         sums += [f"SUM(weight * gap_{n}) AS fgt1_{n}", f"SUM(weight * gap_{n} * gap_{n}) AS fgt2_{n}"]
     grouping = [f"GROUPING({c}) AS lvl_{c}" for c in subs]
-    return (f"SELECT {', '.join(grouping + keys + subs + ['pattern'] + sums)}\n"
+    used = list(dict.fromkeys([keys[0], keys[-1]])) if keys else []
+    return (f"SELECT {', '.join(grouping + used + subs + ['pattern'] + sums)}\n"
             f"FROM (SELECT *, {pattern} AS pattern FROM hh) facts\n"
             f"GROUP BY GROUPING SETS ({', '.join(sets)})")
+
+
+def regions_sql(levels: list[str]) -> str:
+    """Each finest region with its parents' codes, for the roll-up."""
+    keys = [f"{lv}_code" for lv in levels]
+    return f"SELECT DISTINCT {', '.join(keys)} FROM hh"
 
 
 def county_sql() -> str:
