@@ -237,3 +237,42 @@ def test_ledger_through_the_api(db_url):
     assert client.post("/api/ledger/transactions", json=dict(body, key="api-4"),
                        headers=auth("buyer")).status_code == 403
     assert client.post("/api/ledger/periods/2024-13/close", headers=officer).status_code == 422
+
+
+def test_attributed_income_reaches_the_registry_and_measurement(db_url, register_file):
+    """The loop of the product: income traced by the ledger becomes the household's
+    income in the registry, and the county's assessment sees it."""
+    from ecpa.ledger.service import write_attributed_income
+    from ecpa.measure.service import assess_region
+    from ecpa.registry.importer import import_register
+    from ecpa.registry.models import Household, Income
+    with session_scope(db_url) as s:
+        import_register(s, ACTOR, register_file)
+        h1, h2 = s.scalars(select(Household.id).order_by(Household.id)).all()[:2]
+        before, _ = assess_region(s, ACTOR, "621221", 2024)
+        accounts(s)
+        # Household 1 sold 300,000 fen of walnuts through the cooperative; household 2
+        # earned 9,000 fen of wages, less than the 15,000 yuan it reported.
+        post(s, ACTOR, "b1", D, "buy-back", [
+            Leg("coop", 300_000), Leg("hh:1", -300_000, h1, Channel.INDUSTRY)])
+        post(s, ACTOR, "w1", D, "wages", [
+            Leg("coop", 9_000), Leg("hh:2", -9_000, h2, Channel.EMPLOYMENT)])
+        post(s, ACTOR, "h1", D, "cheaper medicine", [
+            Leg("coop", 500), Leg("hh:1", -500, h1, Channel.HEALTH)])
+        assert write_attributed_income(s, ACTOR, 2024) == {
+            "created": 1, "raised": 0, "unchanged": 1, "outside_scope": 0}
+        assert write_attributed_income(s, ACTOR, 2024)["created"] == 0      # idempotent
+        incomes = {(i.household_id, i.source.value): i.amount_fen
+                   for i in s.scalars(select(Income).where(Income.year == 2024))}
+        assert incomes[(h1, "ecommerce")] == 300_000
+        assert incomes[(h2, "wages")] == 1_500_000
+        assert (h1, "health") not in incomes
+        after, _ = assess_region(s, ACTOR, "621221", 2024)
+        f0 = before.fgt[(before.fgt["level"] == "total") & before.fgt["subgroup"].isna()
+                        & (before.fgt["line"] == "cn_rural")].iloc[0]
+        f1 = after.fgt[(after.fgt["level"] == "total") & after.fgt["subgroup"].isna()
+                       & (after.fgt["line"] == "cn_rural")].iloc[0]
+        # Household 1 (3 persons) had 11,000.50 yuan, 3,666.83 a head, under the line;
+        # with 3,000 yuan of e-commerce income it has 4,666.83 and leaves income poverty.
+        assert f0["poor_households"] == 2 and f1["poor_households"] == 1
+        assert f1["headcount_ratio"] == pytest.approx(f0["headcount_ratio"] - 3 / 7)

@@ -86,3 +86,13 @@ def test_cli_region_assessment(api):
     assert res.exit_code == 0, res.output
     assert "3 households of 621221" in res.output
     assert "1 new monitoring proposals" in res.output
+
+
+def test_attributed_income_endpoint_checks_role(api):
+    r = api.post("/api/ledger/attributed-income/2024", headers=login(api, "officer"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"year": 2024, "created": 0, "raised": 0, "unchanged": 0, "outside_scope": 0}
+    assert api.post("/api/ledger/attributed-income/2024",
+                    headers=login(api, "cadre_a")).status_code == 403
+    assert api.post("/api/ledger/attributed-income/1800",
+                    headers=login(api, "officer")).status_code == 422

@@ -83,3 +83,12 @@ def statement(code: str, start: date, end: date, session: SessionDep, actor: Act
 def close(period: str, session: SessionDep, actor: ActorDep) -> dict:
     row = service.close_period(session, actor, period)
     return {"period": row.code, "closed": row.closed}
+
+
+@router.post("/attributed-income/{year}")
+def write_attributed_income(year: int, session: SessionDep, actor: ActorDep) -> dict:
+    """Write the year's income traced to households into the registry's income records
+    (created where missing, raised where lower; idempotent)."""
+    if not 1990 <= year <= 2100:
+        raise InvalidInput(f"year {year} is out of range", field="year", value=year)
+    return {"year": year, **service.write_attributed_income(session, actor, year)}

@@ -201,3 +201,59 @@ def attributed_income(session: Session, year: int) -> dict[int, dict[str, int]]:
     for hid, channel, amount in rows:
         out.setdefault(hid, {})[channel.value] = int(amount)
     return out
+
+
+# Where the ledger's income channels go in the registry's income records. Savings on the
+# multidimensional path (education, health, ecology, consumption) are not income and are
+# not written.
+CHANNEL_SOURCE = {
+    Channel.INDUSTRY: "ecommerce",            # sales and buy-back of the household's produce
+    Channel.ENTREPRENEURSHIP: "farming_business",
+    Channel.EMPLOYMENT: "wages",
+    Channel.FINANCIAL: "property",            # dividends, asset income
+}
+
+
+def write_attributed_income(session: Session, actor: Actor, year: int) -> dict[str, int]:
+    """Write a year's attributed income into the registry's income records, so that
+    measurement sees it.  The registry's figure for a source is often a survey answer
+    that may already include part of what the ledger traced, so the traced amount is a
+    floor: a record is created where there is none and raised where it is lower, never
+    lowered.  Running it again changes nothing."""
+    from ..registry.models import Household, Income, IncomeSource
+
+    require_role(actor, Role.ADMINISTRATOR, Role.COUNTY_OFFICER)
+    traced: dict[tuple[int, str], int] = {}
+    for hid, channels in attributed_income(session, year).items():
+        for channel, amount in channels.items():
+            source = CHANNEL_SOURCE.get(Channel(channel))
+            if source:
+                traced[(hid, source)] = traced.get((hid, source), 0) + amount
+    counts = {"created": 0, "raised": 0, "unchanged": 0, "outside_scope": 0}
+    if not traced:
+        return counts
+    villages = dict(session.execute(
+        select(Household.id, Household.village_code)
+        .where(Household.id.in_({hid for hid, _ in traced}))).all())
+    existing = {(r.household_id, r.source.value): r for r in session.scalars(
+        select(Income).where(Income.year == year,
+                             Income.household_id.in_({hid for hid, _ in traced})))}
+    for (hid, source), amount in sorted(traced.items()):
+        if amount <= 0:
+            continue
+        if not actor.may_reach(villages[hid]):
+            counts["outside_scope"] += 1
+            continue
+        row = existing.get((hid, source))
+        if row is None:
+            session.add(Income(household_id=hid, year=year, source=IncomeSource(source),
+                               amount_fen=amount))
+            counts["created"] += 1
+        elif row.amount_fen < amount:
+            row.amount_fen = amount
+            counts["raised"] += 1
+        else:
+            counts["unchanged"] += 1
+    session.flush()
+    audit(session, actor, "write_attributed_income", "ledger", None, {"year": year, **counts})
+    return counts
