@@ -363,8 +363,6 @@ def assess(
                           k=k.split(",") if k else None,
                           lines=lines.split(",") if lines else None,
                           lines_files=[str(lines_file)] if lines_file else None)
-        if cfg.year is None:
-            raise EcpaError("give the assessment year: --year or year = … in the configuration")
         with _progress() as prog:
             task = prog.add_task("assessing", total=len(STEPS))
             def step(name: str) -> None:

@@ -218,6 +218,9 @@ def load_config(path: Path | None = None, **overrides: object) -> Config:
         if isinstance(prof, str) and prof.endswith(".toml"):
             data["profile"] = str(base / prof)
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if data.get("year") is None:
+        raise InvalidInput("give the assessment year: --year, or year = … in the configuration",
+                           field="year")
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
