@@ -67,7 +67,6 @@ def bench_ecpa(args) -> list[dict]:
 
 
 def bench_mpitb(args) -> list[dict]:
-    import numpy as np
     import pandas as pd
     from mpitb.core import MPIToolbox  # noqa: F401  (fails early without the bench extra)
 

@@ -461,7 +461,7 @@ def test_cli_assess_on_synthetic_register(tmp_path):
 
 @pytest.fixture(scope="module")
 def spark():
-    pyspark = pytest.importorskip("pyspark")
+    pytest.importorskip("pyspark")
     import os
     import shutil as sh
     if not sh.which("java"):

@@ -38,7 +38,6 @@ from .engine import (
     monitoring_sql,
     register_inputs,
 )
-from .schema import TABLES
 
 STEPS = ("check input", "households", "aggregates", "counties", "monitoring", "write")
 
