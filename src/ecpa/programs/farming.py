@@ -254,3 +254,38 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
         if after_each:
             after_each(household_id)
     return lines
+
+
+def program_summary(session: Session, actor: Actor, program_id: int) -> dict:
+    """A program with every enrolment: units, losses, what was bought back, the advance,
+    what the household's account still holds and whether it is settled."""
+    from sqlalchemy import func as sa_func
+    require_role(actor, *MANAGERS)
+    program = _program(session, program_id)
+    bought = dict(session.execute(
+        select(BuyBack.enrolment_id, sa_func.sum(BuyBack.amount_fen))
+        .join(Enrolment).where(Enrolment.program_id == program_id)
+        .group_by(BuyBack.enrolment_id)).all())
+    settled = set(session.scalars(select(Transaction.key).where(
+        Transaction.key.like(f"farm:{program_id}:settle:%"))))
+    enrolments = []
+    for e in session.scalars(select(Enrolment).where(Enrolment.program_id == program_id)
+                             .order_by(Enrolment.id)):
+        household = session.get(Household, e.household_id)
+        if not actor.may_reach(household.village_code):
+            continue
+        enrolments.append({
+            "household_id": e.household_id, "household_number": household.number,
+            "units": e.units, "lost_units": e.lost_units,
+            "advance_fen": e.units * program.input_cost_per_unit_fen,
+            "bought_fen": int(bought.get(e.id, 0)),
+            "account_balance_fen": balance(session, household_account(program_id, e.household_id)),
+            "settled": f"farm:{program_id}:settle:{e.household_id}" in settled,
+        })
+    end = program.start_date + timedelta(days=program.cycle_days)
+    return {"id": program.id, "name": program.name, "product": program.product,
+            "unit": program.unit, "start_date": program.start_date.isoformat(),
+            "cycle_ends": end.isoformat(), "input_cost_per_unit_fen": program.input_cost_per_unit_fen,
+            "floor_price_fen": program.floor_price_fen, "premium_fen": program.premium_fen,
+            "grades": program.grades, "guarantor_kind": program.guarantor_kind.value,
+            "guarantor_name": program.guarantor_name, "enrolments": enrolments}

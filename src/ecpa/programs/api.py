@@ -1,0 +1,109 @@
+"""HTTP routes of contract farming ("costing nothing"): programs, market prices,
+enrolments with the input advance, losses, buy-backs and the settlement."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StrictInt
+
+from ..api.deps import ActorDep, SessionDep
+from ..db import session_factory
+from . import farming
+from .models import GuarantorKind
+
+router = APIRouter(prefix="/api/programs/farming", tags=["programs"])
+
+
+class ProgramIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    product: str = Field(min_length=1, max_length=100)
+    unit: str = Field(min_length=1, max_length=20, description="chicken, jin, head …")
+    cycle_days: int = Field(gt=0, le=3650)
+    start_date: date
+    input_cost_per_unit_fen: StrictInt = Field(ge=0, description="integer fen")
+    floor_price_fen: StrictInt = Field(0, ge=0, description="protective floor, fen per unit")
+    premium_fen: StrictInt = Field(0, ge=0, description="over the market price, fen per unit")
+    grades: dict[str, StrictInt] = Field(description="grade -> factor in basis points (10000 = full)")
+    guarantor_kind: GuarantorKind
+    guarantor_name: str = Field(min_length=1, max_length=200)
+    cooperative_id: int
+    enterprise_id: int
+
+
+class PriceIn(BaseModel):
+    date: date
+    price_fen: StrictInt = Field(ge=0)
+
+
+class EnrolIn(BaseModel):
+    household_id: int
+    units: StrictInt = Field(gt=0)
+    date: date
+
+
+class LossIn(BaseModel):
+    household_id: int
+    lost_units: StrictInt = Field(ge=0)
+
+
+class BuyBackIn(BaseModel):
+    household_id: int
+    key: str = Field(min_length=1, max_length=200, description="idempotency key of the delivery")
+    date: date
+    quantity: StrictInt = Field(gt=0)
+    grade: str
+
+
+class SettleIn(BaseModel):
+    date: date
+
+
+@router.post("", status_code=201)
+def create(body: ProgramIn, session: SessionDep, actor: ActorDep) -> dict:
+    program = farming.create_program(session, actor, **body.model_dump())
+    return farming.program_summary(session, actor, program.id)
+
+
+@router.get("/{program_id}")
+def show(program_id: int, session: SessionDep, actor: ActorDep) -> dict:
+    return farming.program_summary(session, actor, program_id)
+
+
+@router.post("/{program_id}/market-prices", status_code=201)
+def market_price(program_id: int, body: PriceIn, session: SessionDep, actor: ActorDep) -> dict:
+    farming.record_market_price(session, actor, program_id, body.date, body.price_fen)
+    program = farming._program(session, program_id)
+    return {"date": body.date.isoformat(), "price_fen": body.price_fen,
+            "protective_price_fen": farming.protective_price(session, program, body.date)}
+
+
+@router.post("/{program_id}/enrolments", status_code=201)
+def enrol(program_id: int, body: EnrolIn, session: SessionDep, actor: ActorDep) -> dict:
+    e = farming.enrol(session, actor, program_id, body.household_id, body.units, body.date)
+    return {"household_id": e.household_id, "units": e.units, "enrolled_on": e.enrolled_on.isoformat()}
+
+
+@router.post("/{program_id}/losses")
+def loss(program_id: int, body: LossIn, session: SessionDep, actor: ActorDep) -> dict:
+    e = farming.report_loss(session, actor, program_id, body.household_id, body.lost_units)
+    return {"household_id": e.household_id, "units": e.units, "lost_units": e.lost_units}
+
+
+@router.post("/{program_id}/buy-backs", status_code=201)
+def buy_back(program_id: int, body: BuyBackIn, session: SessionDep, actor: ActorDep) -> dict:
+    b = farming.buy_back(session, actor, program_id, body.household_id, body.key, body.date,
+                         body.quantity, body.grade)
+    return {"key": b.key, "quantity": b.quantity, "grade": b.grade,
+            "unit_price_fen": b.unit_price_fen, "amount_fen": b.amount_fen}
+
+
+@router.post("/{program_id}/settlement")
+def settle(program_id: int, body: SettleIn, actor: ActorDep) -> dict:
+    """Settle every enrolment; household by household, each committed once (a repeat,
+    or a re-run after a failure, pays nobody twice)."""
+    lines = farming.settle(session_factory(), actor, program_id, body.date)
+    return {"program_id": program_id, "date": body.date.isoformat(),
+            "lines": [asdict(line) for line in lines]}
