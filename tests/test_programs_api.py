@@ -93,3 +93,23 @@ def test_running_chickens_from_program_to_settlement(api):
     assert [(e["household_id"], e["settled"], e["account_balance_fen"]) for e in shown["enrolments"]] \
         == [(h1, True, 0), (h2, True, 0)]
     assert client.get("/api/programs/farming/999", headers=h).status_code == 404
+
+
+def test_loan_schedule(api):
+    """The Yanling-style no-collateral loan: 50,000 yuan at 4.35 % over 36 months."""
+    import numpy_financial as npf
+    client, _, _ = api
+    h = login(client, "coop")
+    r = client.post("/api/programs/loans/schedule", headers=h, json={
+        "principal_fen": 5_000_000, "annual_rate": "0.0435", "months": 36,
+        "method": "equal_instalments", "first_due": "2024-02-15"})
+    assert r.status_code == 200, r.text
+    rows = r.json()["instalments"]
+    assert len(rows) == 36 and r.json()["total_principal_fen"] == 5_000_000
+    assert rows[0]["due"] == "2024-02-15" and rows[-1]["balance_fen"] == 0
+    expected = -npf.pmt(0.0435 / 12, 36, 50_000) * 100
+    assert all(abs(x["payment_fen"] - expected) <= 1 for x in rows[:-1])
+    bad = client.post("/api/programs/loans/schedule", headers=h, json={
+        "principal_fen": 5_000_000, "annual_rate": "1.5", "months": 36,
+        "method": "equal_instalments", "first_due": "2024-02-15"})
+    assert bad.status_code == 422 and "annual_rate" in bad.text

@@ -14,7 +14,7 @@ from ..errors import EcpaError
 def create_app() -> FastAPI:
     from ..ledger.api import router as ledger_router
     from ..measure.api import router as measure_router
-    from ..programs.api import router as programs_router
+    from ..programs.api import loans_router, router as programs_router
     from ..people.api import router as people_router
     from ..regions.api import router as regions_router
     from ..registry.api import router as registry_router
@@ -65,6 +65,7 @@ def create_app() -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(measure_router)
     app.include_router(programs_router)
+    app.include_router(loans_router)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
+from decimal import Decimal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictInt
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, StrictInt
 from ..api.deps import ActorDep, SessionDep
 from ..db import session_factory
 from . import farming
+from .loans import LoanTerms, Repayment, schedule
 from .models import GuarantorKind
 
 router = APIRouter(prefix="/api/programs/farming", tags=["programs"])
@@ -107,3 +109,28 @@ def settle(program_id: int, body: SettleIn, actor: ActorDep) -> dict:
     lines = farming.settle(session_factory(), actor, program_id, body.date)
     return {"program_id": program_id, "date": body.date.isoformat(),
             "lines": [asdict(line) for line in lines]}
+
+
+loans_router = APIRouter(prefix="/api/programs/loans", tags=["programs"])
+
+
+class LoanTermsIn(BaseModel):
+    principal_fen: StrictInt = Field(gt=0, description="integer fen")
+    annual_rate: Decimal = Field(ge=0, lt=1, description="nominal, e.g. \"0.0435\"")
+    months: int = Field(ge=1, le=600)
+    method: Repayment
+    first_due: date
+    grace_months: int = Field(0, ge=0, description="interest-only months first")
+
+
+@loans_router.post("/schedule")
+def loan_schedule(body: LoanTermsIn, actor: ActorDep) -> dict:
+    """The repayment schedule of a loan in integer fen (principal adds up exactly; the
+    rounding is cumulative, so no instalment drifts by more than a fen)."""
+    terms = LoanTerms(**body.model_dump())
+    terms.check()
+    rows = schedule(terms)
+    return {"instalments": [{**asdict(r), "due": r.due.isoformat(), "payment_fen": r.payment_fen}
+                            for r in rows],
+            "total_principal_fen": sum(r.principal_fen for r in rows),
+            "total_interest_fen": sum(r.interest_fen for r in rows)}
