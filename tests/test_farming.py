@@ -99,7 +99,7 @@ def test_settlement_killed_half_way_pays_each_household_once(db_url, chickens):
         raise Killed
 
     with pytest.raises(Killed):
-        settle(session_factory(), ACTOR, pid, end, after_each=die)
+        settle(session_factory(), ACTOR, pid, end, after_each=die, batch_size=1)
     lines = settle(session_factory(), ACTOR, pid, end)
     again = settle(session_factory(), ACTOR, pid, end)
     assert [l.already_settled for l in lines] == [True, False]

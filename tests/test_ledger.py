@@ -276,3 +276,22 @@ def test_attributed_income_reaches_the_registry_and_measurement(db_url, register
         # with 3,000 yuan of e-commerce income it has 4,666.83 and leaves income poverty.
         assert f0["poor_households"] == 2 and f1["poor_households"] == 1
         assert f1["headcount_ratio"] == pytest.approx(f0["headcount_ratio"] - 3 / 7)
+
+
+def test_post_many_is_checked_and_idempotent(db_url):
+    from ecpa.ledger.service import Entry, balances, post_many
+    with session_scope(db_url) as s:
+        accounts(s)
+        entries = [Entry(f"pay:{i}", D, "payroll", [Leg("coop", 100 + i), Leg("hh:1", -100 - i)])
+                   for i in range(5)]
+        assert post_many(s, ACTOR, entries) == 5
+        assert post_many(s, ACTOR, entries) == 0                  # the same batch again
+        assert balances(s, ["coop", "hh:1", "hh:2"]) == {"coop": 510, "hh:1": -510, "hh:2": 0}
+        with pytest.raises(Conflict, match="pay:2"):
+            post_many(s, ACTOR, [Entry("pay:2", D, "payroll", [Leg("coop", 1), Leg("hh:1", -1)])])
+        with pytest.raises(InvalidInput, match=r"entry 1 \(bad\): legs do not balance"):
+            post_many(s, ACTOR, [Entry("ok", D, "x", [Leg("coop", 1), Leg("hh:1", -1)]),
+                                 Entry("bad", D, "x", [Leg("coop", 2), Leg("hh:1", -1)])])
+        with pytest.raises(InvalidInput, match="unknown account"):
+            post_many(s, ACTOR, [Entry("z", D, "x", [Leg("coop", 1), Leg("nope", -1)])])
+        assert s.scalar(select(func.count()).select_from(Transaction)) == 5

@@ -5,8 +5,8 @@ protective price, and a settlement that nets the advance and pays the rest — o
 Money moves only through the ledger.  Each enrolment has its own household account
 ``hh:<household>:farm:<program>``: the advance is debited to it, buy-backs are credited
 to it (income through the industry channel), and the settlement empties it.  Every step
-is posted with a deterministic idempotency key, and the settlement commits household by
-household: killed at any point and run again, it pays each household exactly once.
+is posted with a deterministic idempotency key, and the settlement commits in batches of
+households: killed at any point and run again, it pays each household exactly once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..ledger.models import AccountKind, Channel, Transaction
-from ..ledger.service import Leg, balance, open_account, post
+from ..ledger.service import Entry, Leg, balance, balances, open_account, post, post_many
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
 from ..registry.models import Household, Organisation, OrganisationKind
@@ -215,10 +215,14 @@ class SettlementLine:
 
 
 def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int, day: date,
-           after_each: Callable[[int], None] | None = None) -> list[SettlementLine]:
+           after_each: Callable[[int], None] | None = None,
+           batch_size: int = 1000) -> list[SettlementLine]:
     """Settle every enrolment: net the advance against the buy-backs, let the guarantor
-    cover a shortfall, pay the rest.  One committed transaction per household, each with
-    a deterministic key: a re-run after a crash skips the households already paid."""
+    cover a shortfall, pay the rest.  Households are settled in batches, each batch one
+    committed database transaction and each household's settlement one ledger
+    transaction with a deterministic key: killed at any point and run again, it skips
+    the households already paid and pays each of the others once.  ``after_each`` is
+    called for every household once its batch is committed."""
     require_role(actor, *MANAGERS)
     with session_factory() as s:
         program = _program(s, program_id)
@@ -227,32 +231,49 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
             select(Enrolment).where(Enrolment.program_id == program_id).order_by(Enrolment.id))]
         if day < program.start_date + timedelta(days=program.cycle_days):
             raise Conflict(f"the cycle ends on {program.start_date + timedelta(days=program.cycle_days)}")
-    lines = []
-    for household_id, units in enrolments:
-        key = f"farm:{program_id}:settle:{household_id}"
+    from sqlalchemy import func as sa_func
+    lines: list[SettlementLine] = []
+    for start in range(0, len(enrolments), batch_size):
+        batch = enrolments[start:start + batch_size]
+        households = [hid for hid, _ in batch]
+        batch_lines = []
         with session_factory() as s, s.begin():
-            hh = household_account(program_id, household_id)
-            bought = sum(s.scalars(select(BuyBack.amount_fen).join(Enrolment).where(
-                Enrolment.program_id == program_id, Enrolment.household_id == household_id)))
-            advance = units * program.input_cost_per_unit_fen
-            if s.scalar(select(Transaction.id).where(Transaction.key == key)) is not None:
-                lines.append(SettlementLine(household_id, bought, advance,
-                                            max(advance - bought, 0), max(bought - advance, 0), True))
-                continue
-            owed = balance(s, hh)  # > 0: the advance exceeds the buy-backs; < 0: household is owed
-            if owed > 0:
-                # The guarantee: a household in a program that "costs nothing" never ends in
-                # debt; covering its loss counts as (industry) income of the household.
-                post(s, actor, key, day, f"{program.name}: loss covered by {program.guarantor_name}",
-                     [Leg(acc["guarantee"], owed), Leg(hh, -owed, household_id, Channel.INDUSTRY)])
-            elif owed < 0:
-                # Paying out what was earned moves cash, it is not more income.
-                post(s, actor, key, day, f"{program.name}: settlement payout",
-                     [Leg(hh, -owed), Leg(acc["payouts"], owed)])
-            lines.append(SettlementLine(household_id, bought, advance, max(owed, 0),
-                                        max(-owed, 0), False))
+            keys = {hid: f"farm:{program_id}:settle:{hid}" for hid in households}
+            done = set(s.scalars(select(Transaction.key).where(Transaction.key.in_(keys.values()))))
+            bought = dict(s.execute(
+                select(Enrolment.household_id, sa_func.sum(BuyBack.amount_fen))
+                .join(BuyBack, BuyBack.enrolment_id == Enrolment.id)
+                .where(Enrolment.program_id == program_id, Enrolment.household_id.in_(households))
+                .group_by(Enrolment.household_id)).all())
+            owed_by = balances(s, [household_account(program_id, hid) for hid in households])
+            entries = []
+            for hid, units in batch:
+                got = int(bought.get(hid, 0))
+                advance = units * program.input_cost_per_unit_fen
+                if keys[hid] in done:
+                    batch_lines.append(SettlementLine(hid, got, advance, max(advance - got, 0),
+                                                      max(got - advance, 0), True))
+                    continue
+                hh = household_account(program_id, hid)
+                owed = owed_by[hh]  # > 0: the advance exceeds the buy-backs; < 0: household is owed
+                if owed > 0:
+                    # The guarantee: a household in a program that "costs nothing" never
+                    # ends in debt; covering its loss counts as (industry) income.
+                    entries.append(Entry(keys[hid], day,
+                                         f"{program.name}: loss covered by {program.guarantor_name}",
+                                         [Leg(acc["guarantee"], owed),
+                                          Leg(hh, -owed, hid, Channel.INDUSTRY)]))
+                elif owed < 0:
+                    # Paying out what was earned moves cash, it is not more income.
+                    entries.append(Entry(keys[hid], day, f"{program.name}: settlement payout",
+                                         [Leg(hh, -owed), Leg(acc["payouts"], owed)]))
+                batch_lines.append(SettlementLine(hid, got, advance, max(owed, 0),
+                                                  max(-owed, 0), False))
+            post_many(s, actor, entries)
+        lines += batch_lines
         if after_each:
-            after_each(household_id)
+            for hid in households:
+                after_each(hid)
     return lines
 
 
