@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import in_list, utcnow
 from ..errors import Conflict, InvalidInput, NotFound
 from ..people.access import Actor, audit, require_role
 from ..people.models import Role
@@ -147,14 +147,14 @@ def post_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
     accounts: dict[str, int] = {}
     for part in _chunks(codes):
         accounts.update(session.execute(select(Account.code, Account.id)
-                                        .where(Account.code.in_(part))).all())
+                                        .where(in_list(session, Account.code, part))).all())
     missing = [c for c in codes if c not in accounts]
     if missing:
         raise InvalidInput(f"unknown account(s): {', '.join(missing[:10])}", accounts=missing[:10])
     existing: dict[str, int] = {}
     for part in _chunks([e.key for e in entries]):
         existing.update(session.execute(select(Transaction.key, Transaction.id)
-                                        .where(Transaction.key.in_(part))).all())
+                                        .where(in_list(session, Transaction.key, part))).all())
     if existing:
         recorded: dict[int, list] = {}
         for part in _chunks(list(existing.values())):
@@ -179,14 +179,26 @@ def post_many(session: Session, actor: Actor, entries: list[Entry]) -> int:
     if closed:
         raise Conflict(f"period {closed[0]} is closed: post into an open period", period=closed[0])
     now = utcnow()
+    rows = [{"key": e.key, "business_date": e.business_date, "period": period_of(e.business_date),
+             "description": e.description, "reverses_id": None, "recorded_by": actor.username,
+             "recorded_at": now} for e in new]
     ids: dict[str, int] = {}
-    for part in _chunks(new, 2000):
-        rows = session.execute(
-            Transaction.__table__.insert().returning(Transaction.key, Transaction.id),
-            [{"key": e.key, "business_date": e.business_date, "period": period_of(e.business_date),
-              "description": e.description, "reverses_id": None, "recorded_by": actor.username,
-              "recorded_at": now} for e in part]).all()
-        ids.update(rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # Ids drawn from the sequence up front, so that transactions go in with COPY too
+        # (a multi-row INSERT … RETURNING of thousands of rows costs more to build than
+        # to run).
+        drawn = session.scalars(text(
+            "SELECT nextval(pg_get_serial_sequence('ledger_transaction', 'id')) "
+            "FROM generate_series(1, :n)"), {"n": len(rows)}).all()
+        for row, tid in zip(rows, drawn):
+            row["id"] = tid
+            ids[row["key"]] = tid
+        bulk_insert(session, Transaction.__table__, rows)
+    else:
+        for part in _chunks(rows, 2000):
+            ids.update(session.execute(
+                Transaction.__table__.insert().returning(Transaction.key, Transaction.id),
+                part).all())
     bulk_insert(session, Posting.__table__, [
         {"transaction_id": ids[e.key], "leg": i, "account_id": accounts[leg.account],
          "amount_fen": leg.amount_fen, "household_id": leg.household_id, "channel": leg.channel}
@@ -199,10 +211,14 @@ def balances(session: Session, codes: list[str]) -> dict[str, int]:
     """Balances of many accounts in one query per few thousand (missing ones: 0)."""
     out = dict.fromkeys(codes, 0)
     for part in _chunks(codes):
-        out.update((code, int(total)) for code, total in session.execute(
-            select(Account.code, func.sum(Posting.amount_fen))
-            .join(Posting, Posting.account_id == Account.id)
-            .where(Account.code.in_(part)).group_by(Account.code)))
+        # Accounts first, then their postings by the indexed account id: a join filtered
+        # on codes lets PostgreSQL scan every posting for each batch.
+        ids = dict(session.execute(select(Account.id, Account.code)
+                                    .where(in_list(session, Account.code, part))).all())
+        if ids:
+            out.update((ids[aid], int(total)) for aid, total in session.execute(
+                select(Posting.account_id, func.sum(Posting.amount_fen))
+                .where(in_list(session, Posting.account_id, list(ids))).group_by(Posting.account_id)))
     return out
 
 

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import in_list
 from ..errors import Conflict, InvalidInput, NotFound
 from ..ledger.models import AccountKind, Channel, Transaction
 from ..ledger.service import Entry, Leg, balance, balances, open_account, post, post_many
@@ -227,8 +228,9 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
     with session_factory() as s:
         program = _program(s, program_id)
         acc = _accounts(program)
-        enrolments = [(e.household_id, e.units) for e in s.scalars(
-            select(Enrolment).where(Enrolment.program_id == program_id).order_by(Enrolment.id))]
+        enrolments = s.execute(select(Enrolment.household_id, Enrolment.units)
+                               .where(Enrolment.program_id == program_id)
+                               .order_by(Enrolment.id)).all()
         if day < program.start_date + timedelta(days=program.cycle_days):
             raise Conflict(f"the cycle ends on {program.start_date + timedelta(days=program.cycle_days)}")
     from sqlalchemy import func as sa_func
@@ -239,12 +241,16 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
         batch_lines = []
         with session_factory() as s, s.begin():
             keys = {hid: f"farm:{program_id}:settle:{hid}" for hid in households}
-            done = set(s.scalars(select(Transaction.key).where(Transaction.key.in_(keys.values()))))
-            bought = dict(s.execute(
-                select(Enrolment.household_id, sa_func.sum(BuyBack.amount_fen))
-                .join(BuyBack, BuyBack.enrolment_id == Enrolment.id)
-                .where(Enrolment.program_id == program_id, Enrolment.household_id.in_(households))
-                .group_by(Enrolment.household_id)).all())
+            done = set(s.scalars(select(Transaction.key)
+                                 .where(in_list(s, Transaction.key, list(keys.values())))))
+            enrolment_of = dict(s.execute(
+                select(Enrolment.id, Enrolment.household_id)
+                .where(Enrolment.program_id == program_id,
+                       in_list(s, Enrolment.household_id, households))).all())
+            bought = {enrolment_of[eid]: total for eid, total in s.execute(
+                select(BuyBack.enrolment_id, sa_func.sum(BuyBack.amount_fen))
+                .where(in_list(s, BuyBack.enrolment_id, list(enrolment_of)))
+                .group_by(BuyBack.enrolment_id))}
             owed_by = balances(s, [household_account(program_id, hid) for hid in households])
             entries = []
             for hid, units in batch:
