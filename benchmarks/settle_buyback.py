@@ -38,8 +38,8 @@ def build(url: str, households: int) -> int:
     from ecpa.ledger.models import Account, AccountKind, Channel
     from ecpa.ledger.service import Entry, Leg, post_many
     from ecpa.people.access import system_actor
-    from ecpa.programs.farming import _accounts, create_program, household_account
-    from ecpa.programs.models import BuyBack, Enrolment, GuarantorKind
+    from ecpa.programs.farming import RUNNING_CHICKENS, _accounts, create_program, household_account
+    from ecpa.programs.models import BuyBack, Enrolment
     from ecpa.regions.service import import_regions_csv, load_official
     from ecpa.registry.models import Household, Organisation, OrganisationKind
 
@@ -59,12 +59,8 @@ def build(url: str, households: int) -> int:
                            credit_code="91110000MA0012345X", region_code="621221")
         s.add_all([coop, ent])
         s.flush()
-        program = create_program(
-            s, actor, name="running chickens", product="free-range chicken", unit="chicken",
-            cycle_days=160, start_date=START, input_cost_per_unit_fen=7_000,
-            floor_price_fen=10_000, premium_fen=0, grades={"A": 10_000, "B": 9_000},
-            guarantor_kind=GuarantorKind.GOVERNMENT, guarantor_name="county poverty fund",
-            cooperative_id=coop.id, enterprise_id=ent.id)
+        program = create_program(s, actor, **RUNNING_CHICKENS, start_date=START,
+                                 cooperative_id=coop.id, enterprise_id=ent.id)
         pid, acc = program.id, _accounts(program)
         ids = s.scalars(select(Household.id).order_by(Household.id)).all()
         s.execute(insert(Account), [{"code": household_account(pid, h), "name": f"household {h}",

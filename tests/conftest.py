@@ -145,3 +145,13 @@ def write_csv(path: Path, rows: list[dict], header: list[str] | None = None) -> 
 @pytest.fixture
 def register_file(tmp_path) -> Path:
     return write_csv(tmp_path / "register.csv", good_rows())
+
+
+PW = "password-123"  # the password of every test user
+
+
+def login(client, user) -> dict:
+    """Sign in through the API; the Authorization header for the user."""
+    r = client.post("/api/auth/token", data={"username": user, "password": PW})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

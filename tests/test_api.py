@@ -7,15 +7,12 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import COUNTY, VILLAGE_A, VILLAGE_B, make_id
+from conftest import COUNTY, PW, VILLAGE_A, VILLAGE_B, login, make_id
 from ecpa.db import session_scope
 from ecpa.people.access import system_actor
 from ecpa.people.models import Role
 from ecpa.people.service import create_user
 from ecpa.registry.importer import import_register
-
-PW = "password-123"
-
 
 @pytest.fixture
 def api(db_url, register_file):
@@ -28,12 +25,6 @@ def api(db_url, register_file):
         create_user(s, actor, "cadre_b", PW, Role.VILLAGE_CADRE, VILLAGE_B)
         create_user(s, actor, "buyer", PW, Role.CONSUMER)
     return TestClient(create_app())
-
-
-def login(client, user) -> dict:
-    r = client.post("/api/auth/token", data={"username": user, "password": PW})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def hid(client, headers, number):

@@ -14,7 +14,7 @@ from ecpa.ledger.models import Transaction
 from ecpa.ledger.service import attributed_income, balance
 from ecpa.people.access import system_actor
 from ecpa.programs.farming import (
-    buy_back, create_program, enrol, household_account, protective_price, record_market_price,
+    RUNNING_CHICKENS, buy_back, create_program, enrol, household_account, protective_price, record_market_price,
     report_loss, settle)
 from ecpa.programs.models import GuarantorKind
 from ecpa.registry.importer import import_register
@@ -35,12 +35,8 @@ def chickens(db_url, register_file):
                            credit_code="91110000MA0012345X", region_code="621221")
         s.add_all([coop, ent])
         s.flush()
-        program = create_program(
-            s, ACTOR, name="running chickens", product="free-range chicken", unit="chicken",
-            cycle_days=160, start_date=START, input_cost_per_unit_fen=7_000,
-            floor_price_fen=10_000, premium_fen=0, grades={"A": 10_000, "B": 9_000},
-            guarantor_kind=GuarantorKind.GOVERNMENT, guarantor_name="county poverty fund",
-            cooperative_id=coop.id, enterprise_id=ent.id)
+        program = create_program(s, ACTOR, **RUNNING_CHICKENS, start_date=START,
+                                 cooperative_id=coop.id, enterprise_id=ent.id)
         h1, h2, h3 = s.scalars(select(Household.id).order_by(Household.number)).all()
         enrol(s, ACTOR, program.id, h1, 100, START)
         enrol(s, ACTOR, program.id, h2, 50, START)

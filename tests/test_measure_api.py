@@ -7,15 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import COUNTY, HEADER, VILLAGE_A, good_rows, write_csv
+from conftest import COUNTY, HEADER, PW, VILLAGE_A, good_rows, login, write_csv
 from ecpa.db import session_scope
 from ecpa.people.access import system_actor
 from ecpa.people.models import Role
 from ecpa.people.service import create_user
 from ecpa.registry.importer import import_register
-
-PW = "password-123"
-
 
 @pytest.fixture
 def api(db_url, tmp_path):
@@ -34,12 +31,6 @@ def api(db_url, tmp_path):
         create_user(s, actor, "cadre_a", PW, Role.VILLAGE_CADRE, VILLAGE_A)
         create_user(s, actor, "other", PW, Role.COUNTY_OFFICER, "621222")
     return TestClient(create_app())
-
-
-def login(client, user) -> dict:
-    r = client.post("/api/auth/token", data={"username": user, "password": PW})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_officer_assesses_the_county_and_proposes_monitoring(api):

@@ -7,16 +7,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import COUNTY, VILLAGE_A
+from conftest import COUNTY, PW, VILLAGE_A, login
 from ecpa.db import session_scope
 from ecpa.people.access import system_actor
 from ecpa.people.models import Role
 from ecpa.people.service import create_user
 from ecpa.registry.importer import import_register
 from ecpa.registry.models import Household, Organisation, OrganisationKind
-
-PW = "password-123"
-
 
 @pytest.fixture
 def api(db_url, register_file):
@@ -35,12 +32,6 @@ def api(db_url, register_file):
         ids = s.scalars(select(Household.id).order_by(Household.number)).all()
         orgs = (coop.id, ent.id)
     return TestClient(create_app()), ids, orgs
-
-
-def login(client, user) -> dict:
-    r = client.post("/api/auth/token", data={"username": user, "password": PW})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_running_chickens_from_program_to_settlement(api):

@@ -38,6 +38,16 @@ def _accounts(program: FarmingProgram) -> dict[str, str]:
             "guarantee": f"guarantor:farm:{p}"}
 
 
+# Seed 000 §III.A, "running chickens" (Wuyi county): chicks and feed advanced at about
+# 70 yuan a bird, bought back after a 160-day cycle at 100 yuan or more (grade B at 90 %),
+# under a government guarantee.
+RUNNING_CHICKENS = dict(
+    name="running chickens", product="free-range chicken", unit="chicken", cycle_days=160,
+    input_cost_per_unit_fen=7_000, floor_price_fen=10_000, premium_fen=0,
+    grades={"A": 10_000, "B": 9_000}, guarantor_kind=GuarantorKind.GOVERNMENT,
+    guarantor_name="county poverty fund")
+
+
 def household_account(program_id: int, household_id: int) -> str:
     return f"hh:{household_id}:farm:{program_id}"
 
