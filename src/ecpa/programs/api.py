@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
 from ..db import session_factory
-from . import farming
+from . import farming, microloans
 from .loans import LoanTerms, Repayment, schedule
-from .models import GuarantorKind
+from .models import GuarantorKind, LoanProduct
 
 router = APIRouter(prefix="/api/programs/farming", tags=["programs"])
 
@@ -134,3 +134,106 @@ def loan_schedule(body: LoanTermsIn, actor: ActorDep) -> dict:
                             for r in rows],
             "total_principal_fen": sum(r.principal_fen for r in rows),
             "total_interest_fen": sum(r.interest_fen for r in rows)}
+
+
+class LoanProductIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    lender_name: str = Field(min_length=1, max_length=200)
+    annual_rate: Decimal = Field(ge=0, lt=1, description="nominal a year, e.g. \"0.0435\"")
+    penalty_rate: Decimal = Field(ge=0, lt=1, description="a year, on overdue amounts, per day")
+    months: int = Field(ge=1, le=600)
+    method: Repayment
+    grace_months: int = Field(0, ge=0)
+    fee_fen: StrictInt = Field(0, ge=0, description="due with the first instalment")
+    max_principal_fen: StrictInt = Field(gt=0)
+    allocation_order: list[str] = Field(
+        ["penalty", "fee", "interest", "principal"],
+        description="what a repayment covers first: each of penalty, fee, interest, principal once")
+    interest_subsidy_bp: StrictInt = Field(0, ge=0, le=10_000,
+                                           description="share of interest given back, basis points")
+    guarantor_kind: GuarantorKind
+    guarantor_name: str = Field(min_length=1, max_length=200)
+    guarantee_bp: StrictInt = Field(0, ge=0, le=10_000,
+                                    description="share of a written-off loan the guarantor bears")
+
+
+class LoanIn(BaseModel):
+    product_id: int
+    household_id: int
+    principal_fen: StrictInt = Field(gt=0)
+    date: date
+    purpose: str = Field("", max_length=200)
+    repay_from_program_id: int | None = Field(
+        None, description="deduct what is due from this farming program's settlement")
+
+
+class DisburseIn(BaseModel):
+    date: date
+    first_due: date | None = None
+
+
+class RepayIn(BaseModel):
+    key: str = Field(min_length=1, max_length=150, description="idempotency key of the payment")
+    date: date
+    amount_fen: StrictInt = Field(gt=0)
+
+
+class WriteOffIn(BaseModel):
+    date: date
+    reason: str = Field(min_length=1, max_length=300)
+
+
+def _product_out(p: LoanProduct) -> dict:
+    return {"id": p.id, "name": p.name, "lender_name": p.lender_name,
+            "annual_rate": p.annual_rate, "penalty_rate": p.penalty_rate, "months": p.months,
+            "method": p.method, "grace_months": p.grace_months, "fee_fen": p.fee_fen,
+            "max_principal_fen": p.max_principal_fen, "allocation_order": p.allocation_order,
+            "interest_subsidy_bp": p.interest_subsidy_bp,
+            "guarantor_kind": p.guarantor_kind.value, "guarantor_name": p.guarantor_name,
+            "guarantee_bp": p.guarantee_bp}
+
+
+@loans_router.post("/products", status_code=201)
+def create_product(body: LoanProductIn, session: SessionDep, actor: ActorDep) -> dict:
+    return _product_out(microloans.create_product(session, actor, **body.model_dump()))
+
+
+@loans_router.post("", status_code=201)
+def grant(body: LoanIn, session: SessionDep, actor: ActorDep) -> dict:
+    loan = microloans.grant(session, actor, body.product_id, body.household_id,
+                            body.principal_fen, body.date, body.purpose,
+                            body.repay_from_program_id)
+    return microloans.position(session, loan, body.date)
+
+
+@loans_router.get("/portfolio")
+def portfolio(as_of: date, session: SessionDep, actor: ActorDep, region: str | None = None,
+              product_id: int | None = None) -> dict:
+    """Portfolio at risk (PAR 1/30/90) and ageing buckets on a business date."""
+    return microloans.portfolio(session, actor, as_of, region, product_id)
+
+
+@loans_router.get("/{loan_id}")
+def show_loan(loan_id: int, as_of: date, session: SessionDep, actor: ActorDep) -> dict:
+    return microloans.show(session, actor, loan_id, as_of)
+
+
+@loans_router.post("/{loan_id}/disbursement")
+def disburse(loan_id: int, body: DisburseIn, session: SessionDep, actor: ActorDep) -> dict:
+    loan = microloans.disburse(session, actor, loan_id, body.date, body.first_due)
+    return microloans.position(session, loan, body.date)
+
+
+@loans_router.post("/{loan_id}/repayments", status_code=201)
+def repay(loan_id: int, body: RepayIn, session: SessionDep, actor: ActorDep) -> dict:
+    r = microloans.repay(session, actor, loan_id, body.key, body.date, body.amount_fen)
+    return {"key": r.key, "date": r.paid_on.isoformat(), "amount_fen": r.amount_fen,
+            "penalty_fen": r.penalty_fen, "fee_fen": r.fee_fen, "interest_fen": r.interest_fen,
+            "principal_fen": r.principal_fen,
+            "loan": microloans.position(session, microloans._loan(session, loan_id), body.date)}
+
+
+@loans_router.post("/{loan_id}/write-off")
+def write_off(loan_id: int, body: WriteOffIn, session: SessionDep, actor: ActorDep) -> dict:
+    loan = microloans.write_off(session, actor, loan_id, body.date, body.reason)
+    return microloans.position(session, loan, body.date)

@@ -21,11 +21,30 @@ from sqlalchemy.orm import Session
 from ..db import in_list
 from ..errors import Conflict, InvalidInput, NotFound
 from ..ledger.models import AccountKind, Channel, Transaction
-from ..ledger.service import Entry, Leg, balance, balances, open_account, post, post_many
+from ..ledger.service import (
+    Entry,
+    Leg,
+    balance,
+    balances,
+    open_account,
+    post,
+    post_many,
+)
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
 from ..registry.models import Household, Organisation, OrganisationKind
-from .models import BuyBack, Enrolment, FarmingProgram, GuarantorKind, MarketPrice
+from . import microloans
+from .models import (
+    BuyBack,
+    Enrolment,
+    FarmingProgram,
+    GuarantorKind,
+    Loan,
+    LoanRepayment,
+    LoanStatus,
+    MarketPrice,
+    RepaymentSource,
+)
 
 MANAGERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.COOPERATIVE_MANAGER, Role.ENTERPRISE)
 
@@ -223,13 +242,15 @@ class SettlementLine:
     guarantee_fen: int
     paid_fen: int
     already_settled: bool
+    loan_repaid_fen: int = 0  # deducted from the proceeds for a loan tied to the program
 
 
 def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int, day: date,
            after_each: Callable[[int], None] | None = None,
            batch_size: int = 1000) -> list[SettlementLine]:
     """Settle every enrolment: net the advance against the buy-backs, let the guarantor
-    cover a shortfall, pay the rest.  Households are settled in batches, each batch one
+    cover a shortfall, repay from the proceeds what is due on a loan tied to the program
+    (``Loan.repay_from_program_id``), pay the rest.  Households are settled in batches, each batch one
     committed database transaction and each household's settlement one ledger
     transaction with a deterministic key: killed at any point and run again, it skips
     the households already paid and pays each of the others once.  ``after_each`` is
@@ -262,13 +283,23 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
                 .where(in_list(s, BuyBack.enrolment_id, list(enrolment_of)))
                 .group_by(BuyBack.enrolment_id))}
             owed_by = balances(s, [household_account(program_id, hid) for hid in households])
-            entries = []
+            loans = {loan.household_id: loan for loan in s.scalars(
+                select(Loan).where(Loan.repay_from_program_id == program_id,
+                                   Loan.status == LoanStatus.ACTIVE,
+                                   in_list(s, Loan.household_id, households)))}
+            repaid_before = dict(s.execute(
+                select(LoanRepayment.key, LoanRepayment.amount_fen)
+                .where(in_list(s, LoanRepayment.key, list(keys.values())))).all())
+            entries, repayments = [], []
             for hid, units in batch:
                 got = int(bought.get(hid, 0))
                 advance = units * program.input_cost_per_unit_fen
-                if keys[hid] in done:
+                # Settled: its payout was posted, or the loan repayment recorded under the
+                # same key (when the loan took everything) — both commit with the batch.
+                if keys[hid] in done or keys[hid] in repaid_before:
+                    repaid = repaid_before.get(keys[hid], 0)
                     batch_lines.append(SettlementLine(hid, got, advance, max(advance - got, 0),
-                                                      max(got - advance, 0), True))
+                                                      max(got - advance, 0) - repaid, True, repaid))
                     continue
                 hh = household_account(program_id, hid)
                 owed = owed_by[hh]  # > 0: the advance exceeds the buy-backs; < 0: household is owed
@@ -279,13 +310,26 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
                                          f"{program.name}: loss covered by {program.guarantor_name}",
                                          [Leg(acc["guarantee"], owed),
                                           Leg(hh, -owed, hid, Channel.INDUSTRY)]))
-                elif owed < 0:
+                repaid = 0
+                if owed < 0 and hid in loans:
+                    loan = loans[hid]
+                    due = microloans.due_on(s, loan, day)
+                    if due:
+                        plan = microloans.plan_repayment(s, loan, keys[hid], day, min(due, -owed),
+                                                         RepaymentSource.BUYBACK, hh)
+                        entries.append(plan.entry)
+                        repayments.append((loan, plan))
+                        repaid = plan.row.amount_fen
+                        owed += repaid
+                if owed < 0:
                     # Paying out what was earned moves cash, it is not more income.
                     entries.append(Entry(keys[hid], day, f"{program.name}: settlement payout",
                                          [Leg(hh, -owed), Leg(acc["payouts"], owed)]))
                 batch_lines.append(SettlementLine(hid, got, advance, max(owed, 0),
-                                                  max(-owed, 0), False))
+                                                  max(-owed, 0), False, repaid))
             post_many(s, actor, entries)
+            for loan, plan in repayments:
+                microloans.record(s, loan, plan)
         lines += batch_lines
         if after_each:
             for hid in households:
@@ -304,7 +348,8 @@ def program_summary(session: Session, actor: Actor, program_id: int) -> dict:
         .join(Enrolment).where(Enrolment.program_id == program_id)
         .group_by(BuyBack.enrolment_id)).all())
     settled = set(session.scalars(select(Transaction.key).where(
-        Transaction.key.like(f"farm:{program_id}:settle:%"))))
+        Transaction.key.like(f"farm:{program_id}:settle:%")))) | set(session.scalars(
+        select(LoanRepayment.key).where(LoanRepayment.key.like(f"farm:{program_id}:settle:%"))))
     enrolments = []
     for e in session.scalars(select(Enrolment).where(Enrolment.program_id == program_id)
                              .order_by(Enrolment.id)):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, getcontext
 from enum import StrEnum
+from fractions import Fraction
 
 from ..errors import InvalidInput
 
@@ -114,3 +115,131 @@ def schedule(terms: LoanTerms) -> list[Instalment]:
         out.append(Instalment(k, add_months(terms.first_due, k - 1), principal, interest,
                               terms.principal_fen - paid_p))
     return out
+
+
+# --- Servicing: replaying a loan's repayments against its schedule -----------------
+
+PARTS = ("penalty", "fee", "interest", "principal")
+DEFAULT_ORDER = ("penalty", "fee", "interest", "principal")
+DAYS_IN_YEAR = 365
+
+
+def check_order(order: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    if sorted(order) != sorted(PARTS):
+        raise InvalidInput(f"allocation order must name each of {', '.join(PARTS)} once, "
+                           f"got {list(order)}", field="allocation_order")
+    return tuple(order)
+
+
+def _round(x: Fraction) -> int:
+    """Half up, for non-negative amounts."""
+    return int((2 * x.numerator + x.denominator) // (2 * x.denominator))
+
+
+@dataclass
+class InstalmentState:
+    number: int
+    due: date
+    principal_fen: int  # still to pay
+    interest_fen: int
+    fee_fen: int
+    penalty_accrued: Fraction = Fraction(0)
+    penalty_paid_fen: int = 0
+
+    def owed(self, part: str) -> int:
+        if part == "penalty":
+            return _round(self.penalty_accrued) - self.penalty_paid_fen
+        return getattr(self, f"{part}_fen")
+
+    def pay(self, part: str, amount: int) -> None:
+        if part == "penalty":
+            self.penalty_paid_fen += amount
+        else:
+            setattr(self, f"{part}_fen", getattr(self, f"{part}_fen") - amount)
+
+    @property
+    def outstanding_fen(self) -> int:
+        return sum(self.owed(p) for p in PARTS)
+
+
+class LoanBook:
+    """A loan's position, rebuilt by replaying its repayments in date order.
+
+    Penalty interest runs at ``penalty_rate`` a year, day by day, on each instalment's
+    overdue principal and interest from the day after it fell due until it is paid (in
+    exact fractions; an instalment's penalty is rounded half up to the fen).  A repayment
+    covers the instalments that are due, oldest first, each in the configured order;
+    what is left pays the next instalments in advance, in the same order.  Interest is
+    the scheduled interest: paying early does not reduce it (the product says so).
+    """
+
+    def __init__(self, rows: list[Instalment], fee_fen: int, penalty_rate: Decimal,
+                 order: tuple[str, ...] = DEFAULT_ORDER):
+        self.rate = Fraction(penalty_rate)
+        self.order = check_order(order)
+        self.instalments = [InstalmentState(r.number, r.due, r.principal_fen, r.interest_fen,
+                                            fee_fen if r.number == 1 else 0) for r in rows]
+        self.cursor: date | None = None
+
+    def accrue(self, day: date) -> None:
+        if self.cursor is not None and day < self.cursor:
+            raise InvalidInput(f"{day} is before the loan's last repayment on {self.cursor}",
+                               field="date")
+        for s in self.instalments:
+            start = s.due if self.cursor is None else max(s.due, self.cursor)
+            days = (day - start).days
+            overdue = s.principal_fen + s.interest_fen
+            if days > 0 and overdue > 0:
+                s.penalty_accrued += overdue * self.rate * days / DAYS_IN_YEAR
+        self.cursor = day
+
+    def due_fen(self, day: date) -> int:
+        """What must be paid on ``day`` to be up to date (after ``accrue(day)``)."""
+        return sum(s.outstanding_fen for s in self.instalments if s.due <= day)
+
+    @property
+    def outstanding_fen(self) -> int:
+        return sum(s.outstanding_fen for s in self.instalments)
+
+    @property
+    def principal_outstanding_fen(self) -> int:
+        return sum(s.principal_fen for s in self.instalments)
+
+    def apply(self, day: date, amount_fen: int) -> dict[str, int]:
+        """Allocate a repayment; returns the amount that went to each part."""
+        if type(amount_fen) is not int or amount_fen <= 0:
+            raise InvalidInput("amount_fen must be a positive integer", field="amount_fen")
+        self.accrue(day)
+        if amount_fen > self.outstanding_fen:
+            raise InvalidInput(f"{amount_fen} fen is more than the {self.outstanding_fen} fen "
+                               "still owed on the loan", field="amount_fen")
+        left = amount_fen
+        split = dict.fromkeys(PARTS, 0)
+        for s in self.instalments:  # already in due order
+            for part in self.order:
+                take = min(s.owed(part), left)
+                if take:
+                    s.pay(part, take)
+                    split[part] += take
+                    left -= take
+            if not left:
+                break
+        return split
+
+    def days_past_due(self, day: date) -> int:
+        """Days since the oldest instalment that fell due before ``day`` and is unpaid."""
+        for s in self.instalments:
+            if s.due < day and s.principal_fen + s.interest_fen + s.fee_fen > 0:
+                return (day - s.due).days
+        return 0
+
+
+def ageing_bucket(days_past_due: int) -> str:
+    """The arrears bucket of a loan: current, 1-30, 31-90 or over 90 days past due."""
+    if days_past_due <= 0:
+        return "current"
+    if days_past_due <= 30:
+        return "1-30"
+    if days_past_due <= 90:
+        return "31-90"
+    return "over_90"
