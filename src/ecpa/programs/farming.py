@@ -175,10 +175,12 @@ def enrol(session: Session, actor: Actor, program_id: int, household_id: int, un
     open_account(session, hh, f"household {household.number} in {program.name}",
                  AccountKind.HOUSEHOLD, household_id=household_id)
     cost = units * program.input_cost_per_unit_fen
-    post(session, actor, f"farm:{program_id}:advance:{household_id}", day,
-         f"{program.name}: inputs for {units} {program.unit}",
-         # The advance is the household's cost of production: negative industry income.
-         [Leg(hh, cost, household_id, Channel.INDUSTRY), Leg(_accounts(program)["inputs"], -cost)])
+    if cost:  # inputs given free (Fugou's "farming costs nothing") are not a debt
+        post(session, actor, f"farm:{program_id}:advance:{household_id}", day,
+             f"{program.name}: inputs for {units} {program.unit}",
+             # The advance is the household's cost of production: negative industry income.
+             [Leg(hh, cost, household_id, Channel.INDUSTRY),
+              Leg(_accounts(program)["inputs"], -cost)])
     return enrolment
 
 

@@ -26,6 +26,7 @@ class Repayment(StrEnum):
     EQUAL_INSTALMENTS = "equal_instalments"  # annuity: the same payment every month
     EQUAL_PRINCIPAL = "equal_principal"  # the same principal every month, interest on the rest
     INTEREST_ONLY = "interest_only"  # interest monthly, all principal with the last instalment
+    BULLET = "bullet"  # principal and simple interest in one payment at maturity (到期一次性还本付息)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class LoanTerms:
             raise InvalidInput("months must be between 1 and 600", field="months")
         if not 0 <= self.grace_months < self.months:
             raise InvalidInput("grace_months must be less than months", field="grace_months")
+        if self.method is Repayment.BULLET and self.grace_months:
+            raise InvalidInput("a bullet loan has no grace months: it is all paid at maturity",
+                               field="grace_months")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ def exact_schedule(terms: LoanTerms) -> list[tuple[Decimal, Decimal]]:
     """(principal, interest) of each month, unrounded."""
     r = terms.annual_rate / 12
     balance = Decimal(terms.principal_fen)
+    if terms.method is Repayment.BULLET:
+        return [(balance, balance * r * terms.months)]
     out: list[tuple[Decimal, Decimal]] = []
     for _ in range(terms.grace_months):
         out.append((Decimal(0), balance * r))
@@ -112,8 +118,10 @@ def schedule(terms: LoanTerms) -> list[Instalment]:
         interest = payment - principal
         paid_p += principal
         paid_t += payment
-        out.append(Instalment(k, add_months(terms.first_due, k - 1), principal, interest,
-                              terms.principal_fen - paid_p))
+        # A bullet loan's only instalment falls due at maturity.
+        due = add_months(terms.first_due, terms.months - 1 if terms.method is Repayment.BULLET
+                         else k - 1)
+        out.append(Instalment(k, due, principal, interest, terms.principal_fen - paid_p))
     return out
 
 
