@@ -28,6 +28,10 @@ app.add_typer(regions_app, name="regions")
 app.add_typer(registry_app, name="registry")
 app.add_typer(users_app, name="users")
 app.add_typer(measure_app, name="measure")
+livelihoods_app = typer.Typer(help="Training, entrepreneurship and employment of household members.", no_args_is_help=True)
+app.add_typer(livelihoods_app, name="livelihoods")
+coop_app = typer.Typer(help="Cooperatives: members, wages, dividends (seed 004 §3).", no_args_is_help=True)
+app.add_typer(coop_app, name="coop")
 
 console = Console()
 err = Console(stderr=True)
@@ -67,7 +71,7 @@ def init(database_url: Annotated[Optional[str], typer.Option(help="database URL 
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Create or upgrade the schema (Alembic migrations)."""
     from .db import current_revision, upgrade
     upgrade(revision=revision)
@@ -503,5 +507,449 @@ def serve(host: Optional[str] = None, port: Optional[int] = None) -> None:
     uvicorn.run(create_app(), host=host or s.host, port=port or s.port, log_level="info")
 
 
+
+# --- cooperatives (thin: every command calls ecpa.cooperatives.service) ---------------------
+
+def _day(value: Optional[str], option: str = "--date") -> date:
+    try:
+        return date.fromisoformat(value) if value else date.today()
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} {value!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+
+
+def _yuan(fen: int) -> str:
+    sign, (y, f) = "-" if fen < 0 else "", divmod(abs(fen), 100)
+    return f"{sign}{y:,}.{f:02d}"
+
+
+@coop_app.command("models")
+def coop_models() -> None:
+    """The four Gansu models (seed 004 §3) as charter presets."""
+    from .cooperatives.service import presets
+    for p in presets().values():
+        v = p.params
+        capital = (f"1 share per {_yuan(v['fen_per_capital_share'])} yuan"
+                   if v["fen_per_capital_share"] else "no shares")
+        labour = (f"1 share per {v['labour_days_per_share']} days"
+                  if v["labour_days_per_share"] else "no shares")
+        console.print(f"[bold]{p.key}[/bold]  {p.title} — {p.source}")
+        console.print(f"  wage {_yuan(v['wage_per_day_fen'] or 0)} yuan a labour day; land "
+                      f"{v['shares_per_mu'] or 0} share(s) a mu; capital {capital}; labour "
+                      f"{labour}; collective {(v['collective_bp'] or 0) / 100:g} %; "
+                      f"reserve {(v['reserve_bp'] or 0) / 100:g} %")
+        console.print(f"  {p.why}")
+
+
+@coop_app.command("charter")
+def coop_charter(
+    cooperative_id: int, year: int,
+    model: Annotated[str, typer.Option(help="gansu-3.1 … gansu-3.4 (see ecpa coop models) or custom")] = "custom",
+    wage_per_day_fen: Optional[int] = None, shares_per_mu: Optional[int] = None,
+    fen_per_capital_share: Optional[int] = None, labour_days_per_share: Optional[int] = None,
+    collective_bp: Optional[int] = None, reserve_bp: Optional[int] = None,
+    collective_region: Annotated[Optional[str], typer.Option(help="region code of the village collective")] = None,
+) -> None:
+    """Set a cooperative's charter for a year from a model, with any parameter overridden."""
+    from .cooperatives.service import charter_view, set_charter
+    from .db import session_scope
+    try:
+        with session_scope() as s:
+            view = charter_view(set_charter(
+                s, _actor(), cooperative_id, year, model, collective_region,
+                wage_per_day_fen=wage_per_day_fen, shares_per_mu=shares_per_mu,
+                fen_per_capital_share=fen_per_capital_share,
+                labour_days_per_share=labour_days_per_share, collective_bp=collective_bp,
+                reserve_bp=reserve_bp))
+    except EcpaError as exc:
+        _fail(exc)
+    for k, v in view.items():
+        console.print(f"{k}: {v}")
+
+
+@coop_app.command("join")
+def coop_join(cooperative_id: int, household_number: str,
+              land_mu: Annotated[str, typer.Option(help="mu, to 0.01")] = "0",
+              labourers: int = 0, capital_fen: int = 0,
+              on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
+    """A household joins a cooperative with land, labour and capital."""
+    from .cooperatives.service import join
+    from .db import session_scope
+    day = _day(on)
+    try:
+        with session_scope() as s:
+            m = join(s, _actor(), cooperative_id, _household_id(s, household_number), day,
+                     land_mu, labourers, capital_fen)
+            joined = m.joined_on
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"household {household_number} member of cooperative {cooperative_id} "
+                  f"since {joined}")
+
+
+@coop_app.command("leave")
+def coop_leave(cooperative_id: int, household_number: str,
+               on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
+    """A household leaves a cooperative."""
+    from .cooperatives.service import leave
+    from .db import session_scope
+    day = _day(on)
+    try:
+        with session_scope() as s:
+            leave(s, _actor(), cooperative_id, _household_id(s, household_number), day)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"household {household_number} left cooperative {cooperative_id} on {day}")
+
+
+@coop_app.command("members")
+def coop_members(cooperative_id: int) -> None:
+    """A cooperative's memberships and stakes."""
+    from .cooperatives.service import members
+    from .db import session_scope
+    try:
+        with session_scope() as s:
+            rows = members(s, _actor(), cooperative_id)
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table("household", "joined", "left", "land (mu)", "labourers", "capital (yuan)")
+    for m in rows:
+        t.add_row(m["household_number"], m["joined_on"], m["left_on"] or "", m["land_mu"],
+                  str(m["labourers"]), _yuan(m["capital_fen"]))
+    console.print(t)
+
+
+@coop_app.command("labour")
+def coop_labour(cooperative_id: int, household_number: str, period: str, days: int,
+                key: Annotated[Optional[str], typer.Option(help="idempotency key (default household:period)")] = None) -> None:
+    """Record labour days a member household worked in a month (YYYY-MM)."""
+    from .cooperatives.service import record_labour
+    from .db import session_scope
+    try:
+        with session_scope() as s:
+            record_labour(s, _actor(), cooperative_id, _household_id(s, household_number),
+                          key or f"{household_number}:{period}", period, days)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"{days} labour days of household {household_number} in {period} recorded")
+
+
+@coop_app.command("pay-wages")
+def coop_pay_wages(cooperative_id: int, period: str,
+                   on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
+    """Pay a month's labour days at the charter's wage (a repeat pays nobody twice)."""
+    from .cooperatives.service import pay_wages
+    from .db import session_scope
+    day = _day(on)
+    try:
+        with session_scope() as s:
+            lines = pay_wages(s, _actor(), cooperative_id, period, day)
+    except EcpaError as exc:
+        _fail(exc)
+    new = [x for x in lines if not x.already_paid]
+    console.print(f"{len(new)} labour record(s) paid, {_yuan(sum(x.wage_fen for x in new))} yuan; "
+                  f"{len(lines) - len(new)} paid before")
+
+
+@coop_app.command("distribute")
+def coop_distribute(cooperative_id: int, year: int,
+                    surplus_fen: Annotated[int, typer.Option(help="the year's surplus, integer fen")],
+                    on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
+    """Distribute a year's surplus: collective share, reserve, dividends by share."""
+    from .cooperatives.service import distribute
+    from .db import session_scope
+    day = _day(on)
+    try:
+        with session_scope() as s:
+            st = distribute(s, _actor(), cooperative_id, year, surplus_fen, day)
+    except EcpaError as exc:
+        _fail(exc)
+    _print_statement(st)
+
+
+@coop_app.command("statement")
+def coop_statement(cooperative_id: int, year: int) -> None:
+    """The distribution statement of a year."""
+    from .cooperatives.service import statement
+    from .db import session_scope
+    try:
+        with session_scope() as s:
+            st = statement(s, _actor(), cooperative_id, year)
+    except EcpaError as exc:
+        _fail(exc)
+    _print_statement(st)
+
+
+def _print_statement(st: dict) -> None:
+    t = Table("household", "land", "capital", "labour", "shares", "dividend (yuan)",
+              title=f"{st['cooperative']}: {st['year']} surplus {_yuan(st['surplus_fen'])} yuan "
+                    f"({st['model']}), distributed {st['date']}")
+    for m in st["members"]:
+        t.add_row(m["household_number"] or str(m["household_id"]), m["land_shares"],
+                  m["capital_shares"], m["labour_shares"], m["shares"], _yuan(m["dividend_fen"]))
+    console.print(t)
+    c = st["collective"]
+    console.print(f"village collective {c['region_code'] or '-'}: {_yuan(c['fen'])} yuan; "
+                  f"reserve: {_yuan(st['reserve']['fen'])} yuan; "
+                  f"dividends: {_yuan(st['dividends_fen'])} yuan on {st['total_shares']} shares")
+
+
+# --- livelihoods (thin: every command calls ecpa.livelihoods.service) -----------------------
+
+def _lh_date(value: Optional[str], option: str) -> Optional[date]:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} {value!r} is not YYYY-MM-DD")
+        raise typer.Exit(2) from None
+
+
+def _lh_fen(value: Optional[str], option: str, negative: bool = False) -> Optional[int]:
+    """Yuan as typed (``1234.5``) to integer fen, exactly."""
+    from .registry.vocab import money_fen
+    if value is None:
+        return None
+    text = value.strip()
+    sign = -1 if negative and text.startswith("-") else 1
+    try:
+        return sign * money_fen(text[1:] if sign < 0 else text)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {option} {value!r}: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _lh_choice(enum_cls, value: str, option: str):
+    try:
+        return enum_cls(value)
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} {value!r} is not one of: "
+                  f"{', '.join(m.value for m in enum_cls)}")
+        raise typer.Exit(2) from None
+
+
+def _lh_money(fen: int) -> str:
+    sign, (y, f) = "-" if fen < 0 else "", divmod(abs(fen), 100)
+    return f"{sign}{y:,}.{f:02d} yuan"
+
+
+@livelihoods_app.command("training-add")
+def livelihoods_training_add(
+    title: Annotated[str, typer.Option(help="title of the session")],
+    topic: Annotated[str, typer.Option(help="ecommerce_operation, live_streaming, farming_technique, processing, logistics, smartphone, vocational, other")],
+    region: Annotated[str, typer.Option(help="code of the county, township or village where it was held")],
+    start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],
+    hours: Annotated[int, typer.Option(help="hours of teaching")],
+    organiser: Annotated[str, typer.Option(help="who ran it")] = "",
+    organiser_id: Annotated[Optional[int], typer.Option(help="a registered organisation that ran it")] = None,
+    end: Annotated[Optional[str], typer.Option(help="last day (default: the first)")] = None,
+    external: Annotated[int, typer.Option(help="cadres and enterprise staff trained who are not in the registry")] = 0,
+) -> None:
+    """Record a training session."""
+    from .db import session_scope
+    from .livelihoods import service
+    from .livelihoods.models import TrainingTopic
+    first = _lh_date(start, "--start")
+    try:
+        with session_scope() as s:
+            t = service.create_training(
+                s, _actor(), title=title, topic=_lh_choice(TrainingTopic, topic, "--topic"),
+                organiser=organiser, organiser_id=organiser_id, region_code=region,
+                start_date=first, end_date=_lh_date(end, "--end") or first, hours=hours,
+                external_attendees=external)
+            tid = t.id
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"training {tid}: {title} ({topic}) in {region} from {first}")
+
+
+@livelihoods_app.command("attend")
+def livelihoods_attend(
+    training_id: int, member_id: int,
+    not_completed: Annotated[bool, typer.Option("--not-completed", help="attended without completing")] = False,
+    certificate: Annotated[Optional[str], typer.Option(help="certificate number")] = None,
+    subsidy: Annotated[Optional[str], typer.Option(help="training subsidy to the household, yuan")] = None,
+    paid_on: Annotated[Optional[str], typer.Option(help="date of the subsidy (default: the last day)")] = None,
+) -> None:
+    """Record a member's attendance at a training (once, however often recorded)."""
+    from .db import session_scope
+    from .livelihoods import service
+    try:
+        with session_scope() as s:
+            a = service.record_attendance(
+                s, _actor(), training_id, member_id, completed=not not_completed,
+                certificate_no=certificate, subsidy_fen=_lh_fen(subsidy, "--subsidy") or 0,
+                paid_on=_lh_date(paid_on, "--paid-on"))
+            done, paid = a.completed, a.subsidy_fen
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"member {member_id} at training {training_id}: "
+                  f"{'completed' if done else 'attended'}"
+                  + (f", subsidy {_lh_money(paid)}" if paid else ""))
+
+
+@livelihoods_app.command("shop-open")
+def livelihoods_shop_open(
+    member_id: int,
+    name: Annotated[str, typer.Option(help="name of the shop or business")],
+    kind: Annotated[str, typer.Option(help="online_shop, live_stream, service_station, processing_workshop, shop, other")],
+    opened: Annotated[str, typer.Option(help="opening day, YYYY-MM-DD")],
+    platform: Annotated[Optional[str], typer.Option(help="platform of an online shop or live stream")] = None,
+    training: Annotated[Optional[int], typer.Option(help="id of the training that led to it")] = None,
+) -> None:
+    """Record a shop or business a member opened."""
+    from .db import session_scope
+    from .livelihoods import service
+    from .livelihoods.models import ShopKind
+    try:
+        with session_scope() as s:
+            shop = service.open_shop(s, _actor(), member_id, name=name,
+                                     kind=_lh_choice(ShopKind, kind, "--kind"),
+                                     opened_on=_lh_date(opened, "--opened"), platform=platform,
+                                     training_id=training)
+            sid = shop.id
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"shop {sid}: {name} of member {member_id}, opened {opened}")
+
+
+@livelihoods_app.command("shop-close")
+def livelihoods_shop_close(shop_id: int, on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")]) -> None:
+    """Record that a shop closed."""
+    from .db import session_scope
+    from .livelihoods import service
+    try:
+        with session_scope() as s:
+            service.close_shop(s, _actor(), shop_id, _lh_date(on, "--date"))
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"shop {shop_id} closed on {on}")
+
+
+@livelihoods_app.command("shop-earnings")
+def livelihoods_shop_earnings(
+    shop_id: int, period: Annotated[str, typer.Argument(help="the month, YYYY-MM")],
+    net: Annotated[str, typer.Option(help="the month's net earnings, yuan (a loss: --net=-12.50)")],
+) -> None:
+    """Record a shop's net earnings of a month (once per month), credited to the household."""
+    from .db import session_scope
+    from .livelihoods import service
+    try:
+        with session_scope() as s:
+            e = service.record_shop_earnings(s, _actor(), shop_id, period,
+                                             _lh_fen(net, "--net", negative=True))
+            fen = e.net_fen
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"shop {shop_id}, {period}: net earnings {_lh_money(fen)}")
+
+
+@livelihoods_app.command("job-add")
+def livelihoods_job_add(
+    member_id: int,
+    kind: Annotated[str, typer.Option(help="full_time, part_time, seasonal, public_welfare")],
+    basis: Annotated[str, typer.Option(help="monthly or daily")],
+    wage: Annotated[str, typer.Option(help="a month's or a day's wage, yuan")],
+    start: Annotated[str, typer.Option(help="first day, YYYY-MM-DD")],
+    employer_id: Annotated[Optional[int], typer.Option(help="a registered organisation")] = None,
+    employer: Annotated[Optional[str], typer.Option(help="name of an employer outside the registry")] = None,
+    title: str = "",
+    transfer: Annotated[bool, typer.Option("--transfer", help="work outside the home county")] = False,
+    end: Annotated[Optional[str], typer.Option(help="last day, YYYY-MM-DD")] = None,
+) -> None:
+    """Record a member's job."""
+    from .db import session_scope
+    from .livelihoods import service
+    from .livelihoods.models import JobKind, WageBasis
+    try:
+        with session_scope() as s:
+            job = service.add_job(
+                s, _actor(), member_id, kind=_lh_choice(JobKind, kind, "--kind"),
+                wage_basis=_lh_choice(WageBasis, basis, "--basis"), wage_fen=_lh_fen(wage, "--wage"),
+                start_date=_lh_date(start, "--start"), employer_id=employer_id,
+                employer_name=employer, title=title, transfer=transfer,
+                end_date=_lh_date(end, "--end"))
+            jid, who = job.id, job.employer_name
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"job {jid}: member {member_id} with {who} from {start}")
+
+
+@livelihoods_app.command("pay-wage")
+def livelihoods_pay_wage(
+    job_id: int, period: Annotated[str, typer.Argument(help="the month worked, YYYY-MM")],
+    amount: Annotated[Optional[str], typer.Option(help="yuan (default: from the wage)")] = None,
+    days: Annotated[Optional[int], typer.Option(help="days worked (daily wage)")] = None,
+    key: Annotated[Optional[str], typer.Option(help="idempotency key (default: the month)")] = None,
+    paid_on: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD (default: the month's last day)")] = None,
+) -> None:
+    """Record a wage payment (once per key), credited to the household as wages."""
+    from .db import session_scope
+    from .livelihoods import service
+    try:
+        with session_scope() as s:
+            w = service.pay_wage(s, _actor(), job_id, period, key=key,
+                                 amount_fen=_lh_fen(amount, "--amount"), days=days,
+                                 paid_on=_lh_date(paid_on, "--paid-on"))
+            fen = w.amount_fen
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"job {job_id}, {period}: paid {_lh_money(fen)}")
+
+
+@livelihoods_app.command("job-end")
+def livelihoods_job_end(job_id: int, on: Annotated[str, typer.Option("--date", help="last day, YYYY-MM-DD")]) -> None:
+    """Record that a job ended (no wages for later months after that)."""
+    from .db import session_scope
+    from .livelihoods import service
+    try:
+        with session_scope() as s:
+            service.end_job(s, _actor(), job_id, _lh_date(on, "--date"))
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"job {job_id} ended on {on}")
+
+
+@livelihoods_app.command("summary")
+def livelihoods_summary(region: Annotated[str, typer.Option(help="county (or township, village) code")],
+                        year: Annotated[int, typer.Option(help="the year")]) -> None:
+    """People trained, shops opened, jobs held and the income they brought."""
+    from .db import session_scope
+    from .livelihoods import service
+    try:
+        with session_scope() as s:
+            r = service.summary(s, _actor(), region, year)
+    except EcpaError as exc:
+        _fail(exc)
+    tr, en, em, inc = r["training"], r["entrepreneurship"], r["employment"], r["income_fen"]
+    t = Table("figure", "value", title=f"livelihoods of {region} in {year}")
+    for label, value in (
+            ("training sessions held (hours)", f"{tr['sessions_held']} ({tr['hours_held']})"),
+            ("people trained (completed)", tr["people_trained"]),
+            ("  of them from poor households", tr["trainees_from_poor_households"]),
+            ("  attended without completing", tr["people_attended"] - tr["people_trained"]),
+            ("others trained (cadres, enterprise staff)", tr["external_attendees"]),
+            ("shops opened", en["shops_opened"]),
+            ("  still open at the year's end", en["shops_opened_still_open"]),
+            ("  opened by trainees", en["shops_opened_by_trainees"]),
+            ("shops open at the year's end", en["shops_open_at_year_end"]),
+            ("jobs held (people)", f"{em['jobs_held']} ({em['people_employed']})"),
+            ("  started this year", em["jobs_started"]),
+            ("  employment transfer", em["transfer_jobs"]),
+            ("income: entrepreneurship", _lh_money(inc["entrepreneurship"])),
+            ("income: employment (wages)", _lh_money(inc["employment"])),
+            ("training subsidies (education, not income)", _lh_money(inc["education"])),
+            ("households that received money", r["households_with_income"])):
+        t.add_row(label, str(value))
+    console.print(t)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# The programs' commands live beside their use cases (ecpa/programs/commands.py).
+from .programs.commands import farm_app, loan_app, scenario  # noqa: E402
+
+app.add_typer(farm_app, name="farm")
+app.add_typer(loan_app, name="loan")
+app.command("scenario")(scenario)

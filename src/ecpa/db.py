@@ -124,7 +124,7 @@ def _alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     """Create or upgrade the schema to ``revision`` with the Alembic migrations."""
     from alembic import command
 
@@ -141,7 +141,9 @@ def current_revision(url: str | None = None) -> str | None:
 
 def import_all_models() -> None:
     """Import every domain package's models so that ``Base.metadata`` is complete."""
+    from .cooperatives import models as _cooperatives  # noqa: F401
     from .ledger import models as _ledger  # noqa: F401
+    from .livelihoods import models as _livelihoods  # noqa: F401
     from .measure import models as _measure  # noqa: F401
     from .people import models as _people  # noqa: F401
     from .programs import models as _programs  # noqa: F401

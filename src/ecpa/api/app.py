@@ -12,7 +12,9 @@ from ..errors import EcpaError
 
 
 def create_app() -> FastAPI:
+    from ..cooperatives.api import router as cooperatives_router
     from ..ledger.api import router as ledger_router
+    from ..livelihoods.api import router as livelihoods_router
     from ..measure.api import router as measure_router
     from ..programs.api import loans_router, router as programs_router
     from ..people.api import router as people_router
@@ -63,9 +65,11 @@ def create_app() -> FastAPI:
     app.include_router(regions_router)
     app.include_router(registry_router)
     app.include_router(ledger_router)
+    app.include_router(livelihoods_router)
     app.include_router(measure_router)
     app.include_router(programs_router)
     app.include_router(loans_router)
+    app.include_router(cooperatives_router)
     return app
 
 

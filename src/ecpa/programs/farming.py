@@ -214,6 +214,8 @@ def buy_back(session: Session, actor: Actor, program_id: int, household_id: int,
         if (done.enrolment_id, done.quantity, done.grade) != (e.id, quantity, grade):
             raise Conflict(f"buy-back key {key!r} was used for another delivery")
         return done
+    if is_settled(session, program_id, household_id):
+        raise Conflict(f"household {household_id} is already settled in program {program_id}")
     if grade not in program.grades:
         raise InvalidInput(f"unknown grade {grade!r}; grades: {', '.join(program.grades)}",
                            field="grade")
@@ -234,6 +236,14 @@ def buy_back(session: Session, actor: Actor, program_id: int, household_id: int,
           Leg(household_account(program_id, household_id), -amount, household_id,
               Channel.INDUSTRY)])
     return row
+
+
+def is_settled(session: Session, program_id: int, household_id: int) -> bool:
+    """Settled: its payout was posted, or the loan repayment that took all of its
+    proceeds was recorded under the settlement's key."""
+    key = f"farm:{program_id}:settle:{household_id}"
+    return (session.scalar(select(Transaction.id).where(Transaction.key == key)) is not None
+            or session.scalar(select(LoanRepayment.id).where(LoanRepayment.key == key)) is not None)
 
 
 @dataclass
