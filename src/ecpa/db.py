@@ -144,6 +144,7 @@ def import_all_models() -> None:
     from .cooperatives import models as _cooperatives  # noqa: F401
     from .ledger import models as _ledger  # noqa: F401
     from .livelihoods import models as _livelihoods  # noqa: F401
+    from .market import models as _market  # noqa: F401
     from .measure import models as _measure  # noqa: F401
     from .people import models as _people  # noqa: F401
     from .programs import models as _programs  # noqa: F401

@@ -1,0 +1,1 @@
+"""The marketplace: sellers, pavilions, products, orders that never oversell (issue 5)."""
