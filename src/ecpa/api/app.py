@@ -15,17 +15,22 @@ def create_app() -> FastAPI:
     from ..cooperatives.api import router as cooperatives_router
     from ..ledger.api import router as ledger_router
     from ..livelihoods.api import router as livelihoods_router
+    from ..market.api import router as market_router
     from ..measure.api import router as measure_router
     from ..programs.api import loans_router, router as programs_router
     from ..people.api import router as people_router
     from ..regions.api import router as regions_router
     from ..registry.api import router as registry_router
+    from ..stations.api import router as stations_router
 
     app = FastAPI(
         title="ECPA",
         version=__version__,
         description="E-commerce poverty alleviation: regions, the registry of poor households.",
     )
+
+    from .idempotency import IdempotencyMiddleware
+    app.add_middleware(IdempotencyMiddleware)
 
     @app.exception_handler(EcpaError)
     async def domain_error(_: Request, exc: EcpaError) -> JSONResponse:
@@ -67,9 +72,11 @@ def create_app() -> FastAPI:
     app.include_router(ledger_router)
     app.include_router(livelihoods_router)
     app.include_router(measure_router)
+    app.include_router(market_router)
     app.include_router(programs_router)
     app.include_router(loans_router)
     app.include_router(cooperatives_router)
+    app.include_router(stations_router)
     return app
 
 

@@ -1,0 +1,111 @@
+"""The ``Idempotency-Key`` header on write requests: the first response to a key is kept
+and returned again for a repeat; a repeat while the first is still running gets 409; the
+same key with a different request gets 422.  Keys are per caller (the credentials sent),
+so two users cannot collide.  A 5xx is not kept, so the client may retry it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    delete,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..db import Base, session_scope, utcnow
+
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("caller", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64))  # hash of the credentials
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12))  # running, done
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    media_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "detail": {"header": "Idempotency-Key"}},
+                        status_code=status)
+
+
+def _begin(caller: str, key: str, request_hash: str):
+    """Claim the key (committed at once, so that a concurrent repeat sees it)."""
+    try:
+        with session_scope() as s:
+            s.add(IdempotencyRecord(caller=caller, key=key, request_hash=request_hash,
+                                    state="running"))
+        return None
+    except IntegrityError:
+        with session_scope() as s:
+            row = s.scalar(select(IdempotencyRecord).where(IdempotencyRecord.caller == caller,
+                                                           IdempotencyRecord.key == key))
+            if row is None:  # released meanwhile (its request failed): the caller may retry
+                return _error(409, "conflict", "a request with this Idempotency-Key just failed; retry")
+            if row.request_hash != request_hash:
+                return _error(422, "invalid_input",
+                              "this Idempotency-Key was used for a different request")
+            if row.state == "running":
+                return _error(409, "conflict", "a request with this Idempotency-Key is in progress")
+            return Response(row.body, status_code=row.status_code, media_type=row.media_type,
+                            headers={"Idempotent-Replayed": "true"})
+
+
+def _finish(caller: str, key: str, response: Response | None, body: bytes) -> None:
+    with session_scope() as s:
+        q = (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)
+        if response is None or response.status_code >= 500:
+            s.execute(delete(IdempotencyRecord).where(q))
+            return
+        row = s.scalar(select(IdempotencyRecord).where(q))
+        row.state, row.status_code, row.body = "done", response.status_code, body
+        row.media_type = response.media_type or response.headers.get("content-type")
+
+
+class IdempotencyMiddleware(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next):
+        key = request.headers.get("idempotency-key")
+        if request.method not in WRITES or key is None:
+            return await call_next(request)
+        if not 0 < len(key) <= 200:
+            return _error(422, "invalid_input", "Idempotency-Key must be 1 to 200 characters")
+        credentials = request.headers.get("authorization") or (request.client.host if request.client else "")
+        caller = hashlib.sha256(credentials.encode()).hexdigest()
+        raw = await request.body()
+        request_hash = hashlib.sha256(json.dumps(
+            [request.method, request.url.path, request.url.query, raw.decode("utf-8", "replace")]
+        ).encode()).hexdigest()
+        replay = await run_in_threadpool(_begin, caller, key, request_hash)
+        if replay is not None:
+            return replay
+        response = None
+        body = b""
+        try:
+            response = await call_next(request)
+            chunks = [chunk async for chunk in response.body_iterator]
+            body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+        finally:
+            await run_in_threadpool(_finish, caller, key, response, body)
+        return Response(body, status_code=response.status_code, headers=dict(response.headers),
+                        media_type=response.media_type)

@@ -1,0 +1,466 @@
+"""Cart → order → payment → shipment → delivery → completion; cancellation and refunds.
+
+Never oversell: a checkout locks the SKU rows it takes from, always in ascending id order
+(so that two checkouts can never wait on each other in a cycle), takes the stock and
+commits; the database also refuses a negative stock.  Whatever else locks rows locks
+payment → order → SKUs, in that order.  No gateway is called while a lock is held: the
+payment row is committed first, then the gateway is asked.
+
+The same checkout (buyer, key) completed twice returns the same order.  Every movement
+of money is posted to the ledger: the payment into payments in transit, refunds back to
+the gateway, and at completion each seller's share — to the household's own account,
+with the industry channel, when the seller is a poor household.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..ledger.models import AccountKind, Channel
+from ..ledger.service import Leg, open_account, post
+from ..people.access import Actor, audit, system_actor
+from ..people.models import Role
+from ..regions.models import Region
+from .catalog import linked_poor_households
+from .models import (
+    CartItem,
+    Order,
+    OrderLine,
+    OrderState,
+    Product,
+    Refund,
+    Seller,
+    SellerKind,
+    Shipment,
+    Sku,
+)
+
+RESERVATION = timedelta(minutes=15)  # an unpaid order gives its stock back after this
+MAX_QUANTITY = 999
+IN_TRANSIT = "market:in-transit"
+DELIVERY_FEES = "market:delivery-fees"
+OFFICERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER)
+# The marketplace keeps its own books: who may ask is checked here, and the ledger
+# records the marketplace as the poster (the audit log names the person).
+BOOKS = system_actor("market")
+
+
+def gateway_account(gateway: str) -> str:
+    return f"gateway:{gateway}:clearing"
+
+
+def seller_account(seller: Seller) -> str:
+    if seller.kind is SellerKind.HOUSEHOLD:
+        return f"hh:{seller.household_id}:market:{seller.id}"
+    return f"seller:{seller.id}"
+
+
+@dataclass(frozen=True)
+class Item:
+    sku_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class DeliveryQuote:
+    fee_fen: int
+    days: int | None
+    pickup_station_id: int | None
+    zone: str
+
+
+# Pricing hooks: campaigns add a discount per line; stations quote the delivery.
+DiscountHook = Callable[[Session, Actor, list[tuple[Sku, int]], datetime], tuple[list[int], int | None]]
+
+
+def _quote(session: Session, ship_to_code: str, weight_g: int) -> DeliveryQuote:
+    try:
+        from ..stations.service import quote_delivery
+    except ImportError:  # TEMPORARY until stations land
+        return DeliveryQuote(0, None, None, "unconfigured")
+    q = quote_delivery(session, ship_to_code, weight_g)
+    return DeliveryQuote(q.fee_fen, q.days, q.pickup_station_id, q.zone)
+
+
+def _items(raw: list[Item]) -> list[Item]:
+    merged: dict[int, int] = defaultdict(int)
+    for i, item in enumerate(raw):
+        if type(item.quantity) is not int or not 0 < item.quantity <= MAX_QUANTITY:
+            raise InvalidInput(f"item {i}: quantity must be 1 to {MAX_QUANTITY}, got {item.quantity!r}",
+                               field=f"items.{i}.quantity")
+        merged[item.sku_id] += item.quantity
+    if not merged:
+        raise InvalidInput("the cart is empty", field="items")
+    return [Item(k, v) for k, v in sorted(merged.items())]
+
+
+def _existing(session: Session, buyer: str, key: str) -> Order | None:
+    return session.scalar(select(Order).where(Order.buyer == buyer, Order.checkout_key == key))
+
+
+def checkout(session_factory: Callable[[], Session], actor: Actor, key: str,
+             items: list[Item] | None = None, *, ship_to_code: str, address: str = "",
+             contact_name: str = "", now: datetime | None = None,
+             discount: DiscountHook | None = None, assisted_by: str | None = None,
+             buyer: str | None = None) -> dict:
+    """Turn the items (or the buyer's cart) into an order with the stock reserved."""
+    if not key or len(key) > 100:
+        raise InvalidInput("a checkout key of 1 to 100 characters is required", field="key")
+    buyer = buyer or actor.username
+    now = now or utcnow()
+    for attempt in (1, 2):
+        try:
+            with session_factory() as s, s.begin():
+                found = _existing(s, buyer, key)
+                if found is not None:
+                    return order_view(s, found)
+                order = _reserve(s, actor, buyer, key, items, ship_to_code, address,
+                                 contact_name, now, discount, assisted_by,
+                                 may_release=attempt == 1)
+                if order is not None:
+                    return order_view(s, order)
+        except IntegrityError:
+            # The same checkout completed concurrently: its order is the answer.
+            with session_factory() as s:
+                found = _existing(s, buyer, key)
+                if found is not None:
+                    return order_view(s, found)
+            raise
+        # Short of stock while some reservations have expired: give them back, try again.
+        release_expired(session_factory, now)
+    raise AssertionError("unreachable")
+
+
+def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] | None,
+             ship_to_code: str, address: str, contact_name: str, now: datetime,
+             discount: DiscountHook | None, assisted_by: str | None,
+             may_release: bool) -> Order | None:
+    from_cart = items is None
+    if from_cart:
+        items = [Item(c.sku_id, c.quantity) for c in
+                 s.scalars(select(CartItem).where(CartItem.buyer == buyer))]
+    wanted = _items(items)
+    region = s.get(Region, ship_to_code)
+    if region is None:
+        raise InvalidInput(f"no region {ship_to_code} to deliver to", field="ship_to_code")
+    # The lock: SKU rows in ascending id order.
+    skus = s.scalars(select(Sku).where(Sku.id.in_([i.sku_id for i in wanted]))
+                     .order_by(Sku.id).with_for_update()).all()
+    by_id = {sku.id: sku for sku in skus}
+    for i, item in enumerate(wanted):
+        if item.sku_id not in by_id:
+            raise InvalidInput(f"no SKU {item.sku_id}", field=f"items.{i}.sku_id")
+    short = [(by_id[i.sku_id], i.quantity) for i in wanted if by_id[i.sku_id].stock < i.quantity]
+    if short:
+        if may_release and _has_expired(s, now):
+            return None
+        sku, qty = short[0]
+        raise Conflict(f"SKU {sku.code} has {sku.stock} left, {qty} asked", field="items",
+                       sku_id=sku.id, available=sku.stock)
+    products = {p.id: p for p in s.scalars(select(Product).where(
+        Product.id.in_({sku.product_id for sku in skus})))}
+    inactive = [p for p in products.values() if not p.active]
+    if inactive:
+        raise Conflict(f"product {inactive[0].name!r} is no longer sold", field="items")
+    sellers = {x.id: x for x in s.scalars(select(Seller).where(
+        Seller.id.in_({p.seller_id for p in products.values()})))}
+    pairs = [(by_id[i.sku_id], i.quantity) for i in wanted]
+    line_discounts, campaign_id = discount(s, actor, pairs, now) if discount else ([0] * len(pairs), None)
+    for sku, qty in pairs:
+        sku.stock -= qty
+    items_fen = sum(sku.price_fen * qty for sku, qty in pairs)
+    weight = sum(sku.weight_g * qty for sku, qty in pairs)
+    quote = _quote(s, ship_to_code, weight)
+    discount_fen = sum(line_discounts)
+    order = Order(buyer=buyer, checkout_key=key, state=OrderState.PENDING_PAYMENT,
+                  items_fen=items_fen, discount_fen=discount_fen,
+                  delivery_fee_fen=quote.fee_fen, total_fen=items_fen - discount_fen + quote.fee_fen,
+                  ship_to_code=ship_to_code, ship_to_address=address, contact_name=contact_name,
+                  delivery_days=quote.days, pickup_station_id=quote.pickup_station_id,
+                  assisted_by=assisted_by, campaign_id=campaign_id,
+                  reserved_until=now + RESERVATION, created_at=now)
+    s.add(order)
+    s.flush()
+    for (sku, qty), off in zip(pairs, line_discounts):
+        seller = sellers[products[sku.product_id].seller_id]
+        s.add(OrderLine(order_id=order.id, sku_id=sku.id, seller_id=seller.id, quantity=qty,
+                        unit_price_fen=sku.price_fen, discount_fen=off,
+                        amount_fen=sku.price_fen * qty - off,
+                        households=linked_poor_households(s, seller.id)))
+    if from_cart:
+        for c in s.scalars(select(CartItem).where(CartItem.buyer == buyer)):
+            s.delete(c)
+    s.flush()
+    return order
+
+
+def _has_expired(s: Session, now: datetime) -> bool:
+    return s.scalar(select(Order.id).where(Order.state == OrderState.PENDING_PAYMENT,
+                                           Order.reserved_until < now).limit(1)) is not None
+
+
+def _give_back(s: Session, order: Order) -> None:
+    """Return an order's unrefunded stock (SKU rows locked in id order)."""
+    lines = s.scalars(select(OrderLine).where(OrderLine.order_id == order.id,
+                                              OrderLine.refunded.is_(False))).all()
+    _restock(s, lines)
+
+
+def _restock(s: Session, lines: list[OrderLine]) -> None:
+    qty: dict[int, int] = defaultdict(int)
+    for line in lines:
+        qty[line.sku_id] += line.quantity
+    for sku in s.scalars(select(Sku).where(Sku.id.in_(list(qty))).order_by(Sku.id).with_for_update()):
+        sku.stock += qty[sku.id]
+
+
+def release_expired(session_factory: Callable[[], Session], now: datetime | None = None,
+                    limit: int = 500) -> int:
+    """Give back the stock of unpaid orders whose reservation has run out."""
+    now = now or utcnow()
+    with session_factory() as s, s.begin():
+        orders = s.scalars(select(Order).where(Order.state == OrderState.PENDING_PAYMENT,
+                                               Order.reserved_until < now)
+                           .order_by(Order.id).limit(limit)
+                           .with_for_update(skip_locked=True)).all()
+        lines = s.scalars(select(OrderLine).where(OrderLine.order_id.in_([o.id for o in orders]))).all()
+        _restock(s, lines)
+        for o in orders:
+            o.state = OrderState.EXPIRED
+        return len(orders)
+
+
+def _order(s: Session, order_id: int, lock: bool = False) -> Order:
+    q = select(Order).where(Order.id == order_id)
+    order = s.scalar(q.with_for_update() if lock else q)
+    if order is None:
+        raise NotFound(f"no order {order_id}", field="order_id")
+    return order
+
+
+def _sellers_of(s: Session, order: Order) -> list[Seller]:
+    ids = set(s.scalars(select(OrderLine.seller_id).where(OrderLine.order_id == order.id)))
+    return list(s.scalars(select(Seller).where(Seller.id.in_(ids))))
+
+
+def require_party(s: Session, actor: Actor, order: Order, *, buyer: bool = True,
+                  seller: bool = True) -> None:
+    """The buyer, the keeper who placed it, a seller of its goods, or an officer."""
+    if actor.role is Role.ADMINISTRATOR:
+        return
+    if buyer and actor.username in (order.buyer, order.assisted_by):
+        return
+    if seller and any(x.manager_username == actor.username for x in _sellers_of(s, order)):
+        return
+    if actor.role is Role.COUNTY_OFFICER and seller and any(
+            actor.may_reach(x.region_code) for x in _sellers_of(s, order)):
+        return
+    raise PermissionDenied(f"order {order.id} is not yours", field="order_id")
+
+
+def cancel(session_factory: Callable[[], Session], actor: Actor, order_id: int,
+           reason: str = "cancelled by the buyer") -> dict:
+    """Cancel an unpaid order (stock back) or a paid one not yet shipped (stock back and
+    a full refund)."""
+    with session_factory() as s, s.begin():
+        order = _order(s, order_id, lock=True)
+        require_party(s, actor, order)
+        if order.state in (OrderState.CANCELLED, OrderState.EXPIRED):
+            return order_view(s, order)
+        if order.state is OrderState.PENDING_PAYMENT:
+            _give_back(s, order)
+            order.state, order.cancelled_at = OrderState.CANCELLED, utcnow()
+            return order_view(s, order)
+        if order.state is not OrderState.PAID:
+            raise Conflict(f"order {order_id} is {order.state.value}; ask for a refund of its lines",
+                           field="order_id")
+    return refund(session_factory, actor, order_id, f"cancel:{order_id}", None, reason)
+
+
+def refund(session_factory: Callable[[], Session], actor: Actor, order_id: int, key: str,
+           line_ids: list[int] | None, reason: str) -> dict:
+    """Refund some lines (their amounts) or, with no lines, what is left of the order
+    (the delivery fee included).  Idempotent by ``key``; unshipped goods go back to
+    stock.  After completion the sellers have been paid: a return is not handled here."""
+    if not reason.strip():
+        raise InvalidInput("say why", field="reason")
+    with session_factory() as s, s.begin():
+        done = s.scalar(select(Refund).where(Refund.key == key))
+        if done is not None:
+            if done.order_id != order_id:
+                raise Conflict(f"refund key {key!r} was used for order {done.order_id}", field="key")
+            return order_view(s, _order(s, order_id))
+        order = _order(s, order_id, lock=True)
+        require_party(s, actor, order)
+        if order.state not in (OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED):
+            raise Conflict(f"order {order_id} is {order.state.value}: nothing to refund",
+                           field="order_id")
+        payment = _captured_payment(s, order)
+        open_lines = s.scalars(select(OrderLine).where(OrderLine.order_id == order.id,
+                                                       OrderLine.refunded.is_(False))
+                               .order_by(OrderLine.id)).all()
+        if line_ids:
+            chosen = [x for x in open_lines if x.id in set(line_ids)]
+            if len(chosen) != len(set(line_ids)):
+                raise InvalidInput("a line is not in this order or was already refunded",
+                                   field="line_ids", value=sorted(set(line_ids) - {x.id for x in chosen}))
+        else:
+            chosen = open_lines
+        everything = len(chosen) == len(open_lines)
+        amount = sum(x.amount_fen for x in chosen) + (order.delivery_fee_fen if everything else 0)
+        for x in chosen:
+            x.refunded = True
+        if order.state is OrderState.PAID:
+            _restock(s, chosen)
+        order.refunded_fen += amount
+        if everything:
+            order.state, order.cancelled_at = OrderState.CANCELLED, utcnow()
+        s.add(Refund(order_id=order.id, key=key, amount_fen=amount, reason=reason,
+                     lines=[x.id for x in chosen] if line_ids else [], created_by=actor.username))
+        if amount:
+            post(s, BOOKS, f"market:refund:{key}", utcnow().date(), f"order {order.id}: refund",
+                 [Leg(IN_TRANSIT, amount), Leg(gateway_account(payment.gateway), -amount)])
+        audit(s, actor, "refund", "market_order", order.id, {"amount_fen": amount})
+        view = order_view(s, order)
+    # The money goes back through the gateway after the commit, never under a lock.
+    from .payments import gateway_named
+    gateway_named(payment.gateway).refund(payment.reference, amount)
+    return view
+
+
+def _captured_payment(s: Session, order: Order):
+    from .models import Payment, PaymentState
+    payment = s.scalar(select(Payment).where(Payment.order_id == order.id,
+                                             Payment.state == PaymentState.CAPTURED))
+    if payment is None:
+        raise Conflict(f"order {order.id} has no captured payment", field="order_id")
+    return payment
+
+
+def ship(session_factory: Callable[[], Session], actor: Actor, order_id: int, carrier: str,
+         tracking_number: str) -> dict:
+    with session_factory() as s, s.begin():
+        order = _order(s, order_id, lock=True)
+        require_party(s, actor, order, buyer=False)
+        if order.state is OrderState.SHIPPED:
+            return order_view(s, order)
+        if order.state is not OrderState.PAID:
+            raise Conflict(f"order {order_id} is {order.state.value}, not paid", field="order_id")
+        if not carrier.strip() or not tracking_number.strip():
+            raise InvalidInput("carrier and tracking number are required", field="tracking_number")
+        s.add(Shipment(order_id=order.id, carrier=carrier, tracking_number=tracking_number))
+        order.state, order.shipped_at = OrderState.SHIPPED, utcnow()
+        return order_view(s, order)
+
+
+def mark_delivered(session_factory: Callable[[], Session], actor: Actor, order_id: int) -> dict:
+    with session_factory() as s, s.begin():
+        order = _order(s, order_id, lock=True)
+        require_party(s, actor, order)
+        if order.state in (OrderState.DELIVERED, OrderState.COMPLETED):
+            return order_view(s, order)
+        if order.state is not OrderState.SHIPPED:
+            raise Conflict(f"order {order_id} is {order.state.value}, not shipped", field="order_id")
+        order.state, order.delivered_at = OrderState.DELIVERED, utcnow()
+        shipment = s.scalar(select(Shipment).where(Shipment.order_id == order.id))
+        shipment.delivered_at = order.delivered_at
+        return order_view(s, order)
+
+
+def complete(session_factory: Callable[[], Session], actor: Actor, order_id: int) -> dict:
+    """The buyer confirms receipt (or an officer closes a delivered order): the money in
+    transit goes to the sellers and the delivery fee to logistics."""
+    with session_factory() as s, s.begin():
+        order = _order(s, order_id, lock=True)
+        require_party(s, actor, order, seller=False)
+        if order.state is OrderState.COMPLETED:
+            return order_view(s, order)
+        if order.state is OrderState.SHIPPED:
+            order.delivered_at = utcnow()  # receipt confirmed before the courier said so
+        elif order.state is not OrderState.DELIVERED:
+            raise Conflict(f"order {order_id} is {order.state.value}, not delivered", field="order_id")
+        lines = s.scalars(select(OrderLine).where(OrderLine.order_id == order.id,
+                                                  OrderLine.refunded.is_(False))).all()
+        sellers = {x.id: x for x in _sellers_of(s, order)}
+        per_seller: dict[int, int] = defaultdict(int)
+        for line in lines:
+            per_seller[line.seller_id] += line.amount_fen
+        legs = [Leg(IN_TRANSIT, order.total_fen - order.refunded_fen)]
+        for sid, amount in sorted(per_seller.items()):
+            seller = sellers[sid]
+            code = seller_account(seller)
+            if seller.kind is SellerKind.HOUSEHOLD:
+                open_account(s, code, f"{seller.name}: sales", AccountKind.HOUSEHOLD,
+                             household_id=seller.household_id)
+                legs.append(Leg(code, -amount, seller.household_id, Channel.INDUSTRY))
+            else:
+                open_account(s, code, f"{seller.name}: sales", AccountKind.SELLER,
+                             organisation_id=seller.organisation_id)
+                legs.append(Leg(code, -amount))
+        if order.delivery_fee_fen:
+            legs.append(Leg(DELIVERY_FEES, -order.delivery_fee_fen))
+        legs = [x for x in legs if x.amount_fen]
+        if legs:
+            post(s, BOOKS, f"market:order:{order.id}:complete", utcnow().date(),
+                 f"order {order.id}: sellers paid", legs)
+        order.state, order.completed_at = OrderState.COMPLETED, utcnow()
+        return order_view(s, order)
+
+
+def order_view(s: Session, order: Order) -> dict:
+    lines = s.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
+                      .order_by(OrderLine.id)).all()
+    return {"id": order.id, "buyer": order.buyer, "checkout_key": order.checkout_key,
+            "state": order.state.value, "items_fen": order.items_fen,
+            "discount_fen": order.discount_fen, "delivery_fee_fen": order.delivery_fee_fen,
+            "total_fen": order.total_fen, "refunded_fen": order.refunded_fen,
+            "ship_to_code": order.ship_to_code, "delivery_days": order.delivery_days,
+            "pickup_station_id": order.pickup_station_id, "assisted_by": order.assisted_by,
+            "campaign_id": order.campaign_id,
+            "reserved_until": order.reserved_until.isoformat(timespec="seconds"),
+            "lines": [{"id": x.id, "sku_id": x.sku_id, "seller_id": x.seller_id,
+                       "quantity": x.quantity, "unit_price_fen": x.unit_price_fen,
+                       "discount_fen": x.discount_fen, "amount_fen": x.amount_fen,
+                       "refunded": x.refunded, "households": x.households} for x in lines]}
+
+
+def show(session: Session, actor: Actor, order_id: int) -> dict:
+    order = _order(session, order_id)
+    require_party(session, actor, order)
+    return order_view(session, order)
+
+
+def set_cart(session: Session, actor: Actor, sku_id: int, quantity: int) -> list[dict]:
+    """Put a quantity of a SKU in the cart (0 takes it out); the cart reserves nothing."""
+    if session.get(Sku, sku_id) is None:
+        raise InvalidInput(f"no SKU {sku_id}", field="sku_id")
+    if type(quantity) is not int or not 0 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"quantity must be 0 to {MAX_QUANTITY}", field="quantity")
+    row = session.scalar(select(CartItem).where(CartItem.buyer == actor.username,
+                                                CartItem.sku_id == sku_id))
+    if quantity == 0:
+        if row is not None:
+            session.delete(row)
+    elif row is None:
+        session.add(CartItem(buyer=actor.username, sku_id=sku_id, quantity=quantity))
+    else:
+        row.quantity = quantity
+    session.flush()
+    return cart(session, actor)
+
+
+def cart(session: Session, actor: Actor) -> list[dict]:
+    rows = session.execute(select(CartItem, Sku).join(Sku, Sku.id == CartItem.sku_id)
+                           .where(CartItem.buyer == actor.username).order_by(Sku.id)).all()
+    return [{"sku_id": sku.id, "code": sku.code, "title": sku.title, "quantity": c.quantity,
+             "price_fen": sku.price_fen, "amount_fen": sku.price_fen * c.quantity,
+             "in_stock": sku.stock} for c, sku in rows]

@@ -1,0 +1,239 @@
+"""The marketplace on SQLite and PostgreSQL: sellers and their certificate, checkout that
+never oversells (200 concurrent buyers for 50 items on PostgreSQL), signed payment
+callbacks that cannot be forged or replayed, expiry, refunds, and order totals that agree
+with the ledger to the fen."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from conftest import COUNTY, VILLAGE_A
+from sqlalchemy import func, select
+
+from ecpa.db import session_factory, session_scope, utcnow
+from ecpa.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ecpa.ledger.service import attributed_income, balance
+from ecpa.market import catalog, orders, payments
+from ecpa.market.models import OrderState, PaymentCallback, Sku
+from ecpa.people.access import Actor, system_actor
+from ecpa.people.models import Role
+from ecpa.registry.importer import import_register
+from ecpa.registry.models import Household, Organisation, OrganisationKind
+
+ADMIN = system_actor("test")
+OFFICER = Actor("officer", Role.COUNTY_OFFICER, COUNTY)
+COOP_MANAGER = Actor("coop", Role.COOPERATIVE_MANAGER, COUNTY)
+
+
+def buyer(n: int | str) -> Actor:
+    return Actor(f"buyer{n}", Role.CONSUMER)
+
+
+@pytest.fixture
+def shop(db_url, register_file):
+    """A poor household selling honey and a cooperative selling walnuts, linked to a
+    poor household and certified."""
+    payments.reset_gateways()
+    with session_scope(db_url) as s:
+        import_register(s, ADMIN, register_file)
+        h1, _h2, h3 = s.scalars(select(Household.id).order_by(Household.number)).all()
+        org = Organisation(kind=OrganisationKind.COOPERATIVE, name="核桃合作社",
+                           credit_code="93621221MA7K123451", region_code=COUNTY)
+        s.add(org)
+        s.flush()
+        family = catalog.create_seller(s, OFFICER, kind="household", name="王家蜂蜜",
+                                       region_code=VILLAGE_A, household_id=h1,
+                                       manager_username="cadre")
+        coop = catalog.create_seller(s, OFFICER, kind="cooperative", name="核桃合作社",
+                                     region_code=COUNTY, organisation_id=org.id,
+                                     manager_username="coop")
+        with pytest.raises(Conflict, match="no registered poor household"):
+            catalog.certify(s, OFFICER, coop.id)
+        catalog.link_household(s, COOP_MANAGER, coop.id, h3, "member")
+        catalog.certify(s, OFFICER, coop.id, "members from poor households")
+        honey = catalog.add_product(s, OFFICER, family.id, name="土蜂蜜", category="food",
+                                    origin_code=VILLAGE_A)
+        walnuts = catalog.add_product(s, COOP_MANAGER, coop.id, name="成县核桃",
+                                      category="agricultural", origin_code=VILLAGE_A)
+        honey_sku = catalog.add_sku(s, OFFICER, honey.id, code="HONEY-500", title="500 g jar",
+                                    unit="jar", weight_g=600, price_fen=6_800, stock=20)
+        walnut_sku = catalog.add_sku(s, COOP_MANAGER, walnuts.id, code="WAL-2500",
+                                     title="2.5 kg bag", unit="bag", weight_g=2_600,
+                                     price_fen=9_900, stock=50)
+        # Delivery: 8 yuan to the county town, 10 to a township, 12 to a village (pickup
+        # at the station where couriers stop at the township).
+        from ecpa.stations.service import set_zone
+        for zone, fee in (("county_town", 800), ("township", 1_000), ("village", 1_200)):
+            set_zone(s, OFFICER, COUNTY, zone, fee_fen=fee, days=3)
+        return dict(h1=h1, h3=h3, family=family.id, coop=coop.id, honey=honey_sku.id,
+                    walnut=walnut_sku.id)
+
+
+def pay(db_url, actor, order_id, amount=None):
+    start = payments.start_payment(session_factory(db_url), actor, order_id)
+    body, sig = payments.gateway_named("test").callback(start.reference,
+                                                        amount or start.amount_fen)
+    return start, payments.handle_callback(session_factory(db_url), "test", body, sig)
+
+
+def test_sellers_catalog_and_the_poverty_linked_mark(db_url, shop):
+    with session_scope(db_url) as s:
+        found = catalog.search(s, text="核桃")
+        assert found["total"] == 1 and found["items"][0]["seller"]["poverty_linked"] is True
+        assert catalog.search(s, poverty_linked=True)["total"] == 1
+        assert catalog.search(s, county=COUNTY, max_price_fen=7_000)["items"][0]["name"] == "土蜂蜜"
+        with pytest.raises(PermissionDenied, match="managed by another user"):
+            catalog.add_sku(s, COOP_MANAGER, found["items"][0]["id"] - 1, code="X", title="x",
+                            unit="jar", weight_g=1, price_fen=1, stock=1)  # the honey: not theirs
+        with pytest.raises(InvalidInput, match="unknown category"):
+            catalog.add_product(s, COOP_MANAGER, shop["coop"], name="x", category="gold",
+                                origin_code=COUNTY)
+        catalog.revoke(s, OFFICER, shop["coop"], "members left the cooperative")
+        assert catalog.search(s, poverty_linked=True)["total"] == 0
+        catalog.set_pavilion(s, OFFICER, COUNTY, "成县特色馆", "核桃之乡", [found["items"][0]["id"]])
+        assert catalog.pavilion_view(s, COUNTY)["featured"][0]["name"] == "成县核桃"
+        with pytest.raises(InvalidInput, match="not a county"):
+            catalog.set_pavilion(s, OFFICER, VILLAGE_A, "x", "", [])
+
+
+def test_an_order_from_checkout_to_completion_agrees_with_the_ledger(db_url, shop):
+    f = session_factory(db_url)
+    b = buyer(1)
+    order = orders.checkout(f, b, "c1", [orders.Item(shop["honey"], 2), orders.Item(shop["walnut"], 3)],
+                            ship_to_code=VILLAGE_A, address="东关村一组")
+    assert orders.checkout(f, b, "c1", [orders.Item(shop["honey"], 2)],
+                           ship_to_code=VILLAGE_A)["id"] == order["id"]  # same checkout, same order
+    assert order["total_fen"] == 2 * 6_800 + 3 * 9_900 + order["delivery_fee_fen"]
+    honey_line, walnut_line = order["lines"]
+    assert honey_line["households"] == [shop["h1"]] and walnut_line["households"] == [shop["h3"]]
+    with session_scope(db_url) as s:
+        assert s.get(Sku, shop["honey"]).stock == 18
+    _start, result = pay(db_url, b, order["id"])
+    assert result["outcome"] == "captured" and result["order"]["state"] == "paid"
+    with pytest.raises(PermissionDenied):
+        orders.refund(f, buyer(2), order["id"], "r0", None, "not mine")
+    # One jar broke: the buyer gets that line back; the rest goes on.
+    orders.refund(f, b, order["id"], "r1", [honey_line["id"]], "jar broken")
+    orders.refund(f, b, order["id"], "r1", [honey_line["id"]], "jar broken")  # once
+    with pytest.raises(InvalidInput, match="already refunded"):
+        orders.refund(f, b, order["id"], "r2", [honey_line["id"]], "again")
+    orders.ship(f, COOP_MANAGER, order["id"], "邮政", "EMS123")
+    assert orders.ship(f, COOP_MANAGER, order["id"], "邮政", "EMS123")["state"] == "shipped"
+    with pytest.raises(PermissionDenied):
+        orders.complete(f, COOP_MANAGER, order["id"])  # the buyer confirms receipt
+    done = orders.complete(f, b, order["id"])
+    assert done["state"] == "completed" and done["refunded_fen"] == 2 * 6_800
+    with session_scope(db_url) as s:
+        # Every fen: the gateway took the total and gave back the refund; nothing is left
+        # in transit; the cooperative got its walnuts' price; delivery its fee.
+        assert balance(s, orders.gateway_account("test")) == order["total_fen"] - 2 * 6_800
+        assert balance(s, orders.IN_TRANSIT) == 0
+        assert balance(s, f"seller:{shop['coop']}") == -3 * 9_900
+        assert balance(s, orders.DELIVERY_FEES) == -order["delivery_fee_fen"]
+        assert s.scalar(select(func.count()).select_from(PaymentCallback)) == 1
+        assert attributed_income(s, utcnow().year).get(shop["h1"]) is None  # refunded: no income
+
+
+def test_a_poor_household_sale_is_its_income(db_url, shop):
+    f = session_factory(db_url)
+    order = orders.checkout(f, buyer(1), "k", [orders.Item(shop["honey"], 3)], ship_to_code=COUNTY)
+    pay(db_url, buyer(1), order["id"])
+    orders.ship(f, ADMIN, order["id"], "顺丰", "SF1")
+    orders.mark_delivered(f, ADMIN, order["id"])
+    orders.complete(f, buyer(1), order["id"])
+    with session_scope(db_url) as s:
+        assert attributed_income(s, utcnow().year)[shop["h1"]] == {"industry": 3 * 6_800}
+
+
+def test_forged_repeated_and_wrong_amount_callbacks_change_nothing(db_url, shop):
+    f = session_factory(db_url)
+    order = orders.checkout(f, buyer(1), "k", [orders.Item(shop["walnut"], 1)], ship_to_code=COUNTY)
+    start = payments.start_payment(f, buyer(1), order["id"])
+    assert payments.start_payment(f, buyer(1), order["id"]).reference == start.reference
+    gw = payments.gateway_named("test")
+    body, sig = gw.callback(start.reference, start.amount_fen)
+    with pytest.raises(payments.Forged):
+        payments.handle_callback(f, "test", body, "0" * 64)
+    forged = body.replace(b'"status":"paid"', b'"status":"paid" ')
+    with pytest.raises(payments.Forged):
+        payments.handle_callback(f, "test", forged, sig)
+    wrong, wrong_sig = gw.callback(start.reference, start.amount_fen - 1)
+    with pytest.raises(InvalidInput, match="says"):
+        payments.handle_callback(f, "test", wrong, wrong_sig)
+    unknown, unknown_sig = gw.callback("pay_nobody", 1)
+    with pytest.raises(NotFound):
+        payments.handle_callback(f, "test", unknown, unknown_sig)
+    with session_scope(db_url) as s:
+        assert orders.show(s, ADMIN, order["id"])["state"] == "pending_payment"
+        assert balance(s, orders.IN_TRANSIT) == 0
+    assert payments.handle_callback(f, "test", body, sig)["outcome"] == "captured"
+    assert payments.handle_callback(f, "test", body, sig)["outcome"] == "duplicate"
+    with session_scope(db_url) as s:
+        assert balance(s, orders.IN_TRANSIT) == -order["total_fen"]  # captured once
+        outcomes = sorted(s.scalars(select(PaymentCallback.outcome)))
+        assert outcomes == ["captured", "duplicate", "forged", "forged", "unknown", "wrong_amount"]
+
+
+def test_abandoned_checkouts_give_their_stock_back_and_late_payments(db_url, shop):
+    f = session_factory(db_url)
+    gw = payments.gateway_named("test")
+    t0 = utcnow()
+    a = orders.checkout(f, buyer(1), "a", [orders.Item(shop["honey"], 15)], ship_to_code=COUNTY, now=t0)
+    a_pay = payments.start_payment(f, buyer(1), a["id"])
+    with pytest.raises(Conflict, match="has 5 left"):
+        orders.checkout(f, buyer(2), "b", [orders.Item(shop["honey"], 10)], ship_to_code=COUNTY, now=t0)
+    # Sixteen minutes later buyer 1 has not paid: buyer 2's checkout gives its stock back
+    # and takes 10.
+    later = t0 + timedelta(minutes=16)
+    b = orders.checkout(f, buyer(2), "b", [orders.Item(shop["honey"], 10)], ship_to_code=COUNTY, now=later)
+    with session_scope(db_url) as s:
+        assert orders.show(s, ADMIN, a["id"])["state"] == "expired"
+        assert s.get(Sku, shop["honey"]).stock == 10
+    # Buyer 1's payment arrives late; 15 jars are no longer there: the money goes back.
+    body, sig = gw.callback(a_pay.reference, a_pay.amount_fen)
+    assert payments.handle_callback(f, "test", body, sig)["outcome"] == "refunded_expired"
+    assert (a_pay.reference, a_pay.amount_fen) in gw.refunds
+    with session_scope(db_url) as s:
+        assert balance(s, orders.IN_TRANSIT) == 0 and balance(s, orders.gateway_account("test")) == 0
+    orders.cancel(f, buyer(2), b["id"])
+    # An expired order paid late while its stock is still there takes it again.
+    c = orders.checkout(f, buyer(3), "c", [orders.Item(shop["honey"], 5)], ship_to_code=COUNTY, now=t0)
+    c_pay = payments.start_payment(f, buyer(3), c["id"])
+    assert orders.release_expired(f, later) == 1
+    body, sig = gw.callback(c_pay.reference, c_pay.amount_fen)
+    assert payments.handle_callback(f, "test", body, sig)["order"]["state"] == "paid"
+    with session_scope(db_url) as s:
+        assert s.get(Sku, shop["honey"]).stock == 15
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_200_concurrent_checkouts_of_50_items_sell_exactly_50(db_url, shop):
+    f = session_factory(db_url)
+    with session_scope(db_url) as s:
+        catalog.update_sku(s, ADMIN, shop["walnut"], add_stock=0)
+    barrier = threading.Barrier(32)
+
+    def one(n: int) -> str:
+        if n < 32:
+            barrier.wait()
+        b = buyer(n)
+        try:
+            order = orders.checkout(f, b, f"k{n}", [orders.Item(shop["walnut"], 1)],
+                                    ship_to_code=COUNTY)
+        except Conflict:
+            return "sold out"
+        _, result = pay(db_url, b, order["id"])
+        return result["outcome"]
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        outcomes = list(pool.map(one, range(200)))
+    assert outcomes.count("captured") == 50 and outcomes.count("sold out") == 150
+    with session_scope(db_url) as s:
+        from ecpa.market.models import Order
+        assert s.get(Sku, shop["walnut"]).stock == 0
+        paid = s.scalars(select(Order).where(Order.state == OrderState.PAID)).all()
+        assert len(paid) == 50 and len({o.buyer for o in paid}) == 50
+        assert balance(s, orders.IN_TRANSIT) == -sum(o.total_fen for o in paid)
