@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     DateTime,
@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from ..db import Base, session_scope, utcnow
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+ABANDONED = timedelta(minutes=2)  # a request running longer than this has died
 
 
 class IdempotencyRecord(Base):
@@ -63,11 +64,15 @@ def _begin(caller: str, key: str, request_hash: str):
                                                            IdempotencyRecord.key == key))
             if row is None:  # released meanwhile (its request failed): the caller may retry
                 return _error(409, "conflict", "a request with this Idempotency-Key just failed; retry")
+            if row.state == "running":
+                if row.created_at < utcnow() - ABANDONED:
+                    # Its server died mid-request: the key is free again.
+                    row.request_hash, row.created_at = request_hash, utcnow()
+                    return None
+                return _error(409, "conflict", "a request with this Idempotency-Key is in progress")
             if row.request_hash != request_hash:
                 return _error(422, "invalid_input",
                               "this Idempotency-Key was used for a different request")
-            if row.state == "running":
-                return _error(409, "conflict", "a request with this Idempotency-Key is in progress")
             return Response(row.body, status_code=row.status_code, media_type=row.media_type,
                             headers={"Idempotent-Replayed": "true"})
 
