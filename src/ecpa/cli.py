@@ -32,6 +32,8 @@ livelihoods_app = typer.Typer(help="Training, entrepreneurship and employment of
 app.add_typer(livelihoods_app, name="livelihoods")
 coop_app = typer.Typer(help="Cooperatives: members, wages, dividends (seed 004 §3).", no_args_is_help=True)
 app.add_typer(coop_app, name="coop")
+stations_app = typer.Typer(help="Service stations and delivery zones (county / township / village).", no_args_is_help=True)
+app.add_typer(stations_app, name="stations")
 
 console = Console()
 err = Console(stderr=True)
@@ -941,6 +943,82 @@ def livelihoods_summary(region: Annotated[str, typer.Option(help="county (or tow
             ("households that received money", r["households_with_income"])):
         t.add_row(label, str(value))
     console.print(t)
+
+
+# --- service stations (thin: every command calls ecpa.stations.service) ---------------------
+
+@stations_app.command("add")
+def stations_add(region: str, name: str,
+                 keeper: Annotated[Optional[str], typer.Option(help="username of a station_keeper in that region")] = None,
+                 phone: str = "",
+                 commission_bp: Annotated[int, typer.Option(help="basis points of assisted purchases (1000 = 10 %)")] = 1000) -> None:
+    """Open a station: the county centre, a township's or a village's (by the region's level)."""
+    from .db import session_scope
+    from .stations.service import create_station
+    try:
+        with session_scope() as s:
+            st = create_station(s, _actor(), region, name, keeper, phone, commission_bp)
+            sid, level = st.id, st.level.value
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"station {sid} ({level}) {name} at {region}")
+
+
+@stations_app.command("list")
+def stations_list(county: str) -> None:
+    """A county's service network."""
+    from .db import session_scope
+    from .stations.service import network
+    try:
+        with session_scope() as s:
+            net = network(s, county)
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table("region", "name", "station", "keeper", "commission", title=f"service network of {net['name']}")
+
+    def row(code, name, st, indent=""):
+        t.add_row(code, indent + name, f"{st['id']} {st['name']}" if st else "-",
+                  (st or {}).get("keeper_username") or "-",
+                  f"{st['commission_bp'] / 100:g} %" if st else "")
+    row(county, net["name"], net["centre"])
+    for tw in net["townships"]:
+        row(tw["region_code"], tw["name"], tw["station"], "  ")
+        for v in tw["villages"]:
+            row(v["region_code"], v["name"], v["station"], "    ")
+    console.print(t)
+
+
+@stations_app.command("zone")
+def stations_zone(region: str, zone: str,
+                  fee_fen: Annotated[int, typer.Option(help="fee up to the base weight, fen")],
+                  days: Annotated[int, typer.Option(help="expected days")],
+                  base_weight_g: int = 1000, per_kg_fen: int = 0,
+                  pickup: Annotated[bool, typer.Option(help="couriers stop short: pickup at the nearest station")] = False) -> None:
+    """Set a delivery zone (county_town, township, village) for a county or one township."""
+    from .db import session_scope
+    from .stations.service import set_zone
+    try:
+        with session_scope() as s:
+            set_zone(s, _actor(), region, zone, fee_fen=fee_fen, days=days,
+                     base_weight_g=base_weight_g, per_kg_fen=per_kg_fen, door_delivery=not pickup)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"{zone} zone of {region}: {_yuan(fee_fen)} yuan, {days} day(s)"
+                  + (", pickup at the station" if pickup else ""))
+
+
+@stations_app.command("quote")
+def stations_quote(ship_to: str, weight_g: int) -> None:
+    """Delivery fee, days and pickup station for a parcel to a region."""
+    from .db import session_scope
+    from .stations.service import quote_delivery
+    try:
+        with session_scope() as s:
+            q = quote_delivery(s, ship_to, weight_g)
+    except EcpaError as exc:
+        _fail(exc)
+    where = f"pickup at station {q.pickup_station_id}" if q.pickup_station_id else "to the door"
+    console.print(f"{q.zone}: {_yuan(q.fee_fen)} yuan, {q.days} day(s), {where}")
 
 
 if __name__ == "__main__":  # pragma: no cover

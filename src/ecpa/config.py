@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     port: int = 8000
     # Lifetime of an API bearer token.
     token_hours: int = 12
+    # Domain of the GS1 Digital Link URIs in batch QR codes (ECPA's own resolver, if any).
+    trace_resolver: str = "https://id.gs1.org"
 
     @classmethod
     def settings_customise_sources(

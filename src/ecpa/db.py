@@ -141,7 +141,10 @@ def current_revision(url: str | None = None) -> str | None:
 
 def import_all_models() -> None:
     """Import every domain package's models so that ``Base.metadata`` is complete."""
+    from .api import idempotency as _idempotency  # noqa: F401
+    from .campaigns import models as _campaigns  # noqa: F401
     from .cooperatives import models as _cooperatives  # noqa: F401
+    from .duplicates import models as _duplicates  # noqa: F401
     from .ledger import models as _ledger  # noqa: F401
     from .livelihoods import models as _livelihoods  # noqa: F401
     from .market import models as _market  # noqa: F401
@@ -149,7 +152,9 @@ def import_all_models() -> None:
     from .people import models as _people  # noqa: F401
     from .programs import models as _programs  # noqa: F401
     from .regions import models as _regions  # noqa: F401
+    from .stations import models as _stations  # noqa: F401
     from .registry import models as _registry  # noqa: F401
+    from .trace import models as _trace  # noqa: F401
 
 
 def in_list(session: Session, column, values: list):

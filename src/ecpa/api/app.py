@@ -12,6 +12,7 @@ from ..errors import EcpaError
 
 
 def create_app() -> FastAPI:
+    from ..campaigns.api import router as campaigns_router
     from ..cooperatives.api import router as cooperatives_router
     from ..ledger.api import router as ledger_router
     from ..livelihoods.api import router as livelihoods_router
@@ -22,6 +23,7 @@ def create_app() -> FastAPI:
     from ..regions.api import router as regions_router
     from ..registry.api import router as registry_router
     from ..stations.api import router as stations_router
+    from ..trace.api import public_router as trace_public_router, router as trace_router
 
     app = FastAPI(
         title="ECPA",
@@ -73,10 +75,13 @@ def create_app() -> FastAPI:
     app.include_router(livelihoods_router)
     app.include_router(measure_router)
     app.include_router(market_router)
+    app.include_router(campaigns_router)
     app.include_router(programs_router)
     app.include_router(loans_router)
     app.include_router(cooperatives_router)
     app.include_router(stations_router)
+    app.include_router(trace_router)
+    app.include_router(trace_public_router)
     return app
 
 

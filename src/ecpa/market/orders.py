@@ -83,10 +83,7 @@ DiscountHook = Callable[[Session, Actor, list[tuple[Sku, int]], datetime], tuple
 
 
 def _quote(session: Session, ship_to_code: str, weight_g: int) -> DeliveryQuote:
-    try:
-        from ..stations.service import quote_delivery
-    except ImportError:  # TEMPORARY until stations land
-        return DeliveryQuote(0, None, None, "unconfigured")
+    from ..stations.service import quote_delivery
     q = quote_delivery(session, ship_to_code, weight_g)
     return DeliveryQuote(q.fee_fen, q.days, q.pickup_station_id, q.zone)
 
@@ -413,6 +410,9 @@ def complete(session_factory: Callable[[], Session], actor: Actor, order_id: int
             post(s, BOOKS, f"market:order:{order.id}:complete", utcnow().date(),
                  f"order {order.id}: sellers paid", legs)
         order.state, order.completed_at = OrderState.COMPLETED, utcnow()
+        # An assisted purchase: the station keeper's commission, in the same transaction.
+        from ..stations.service import on_order_completed
+        on_order_completed(s, order.id)
         return order_view(s, order)
 
 

@@ -14,6 +14,9 @@ class Role(StrEnum):
     ADMINISTRATOR = "administrator"
     COUNTY_OFFICER = "county_officer"
     VILLAGE_CADRE = "village_cadre"
+    # Keeper of a village (or township, county) service station: assisted purchases,
+    # consignment of villagers' products (seed 001 §IV.D, seed 004 §2.1.2).
+    STATION_KEEPER = "station_keeper"
     COOPERATIVE_MANAGER = "cooperative_manager"
     ENTERPRISE = "enterprise"
     CONSUMER = "consumer"

@@ -25,6 +25,7 @@ ROLE_SCOPE = {
     Role.ADMINISTRATOR: None,
     Role.COUNTY_OFFICER: {Level.COUNTY},
     Role.VILLAGE_CADRE: {Level.VILLAGE},
+    Role.STATION_KEEPER: {Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE},  # its station's region
     Role.COOPERATIVE_MANAGER: {Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE},
     Role.ENTERPRISE: None,
     Role.CONSUMER: None,
