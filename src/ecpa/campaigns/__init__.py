@@ -1,0 +1,1 @@
+"""Campaigns: consumption poverty alleviation days and crowdfunding pre-sales (issue 5)."""
