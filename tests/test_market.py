@@ -237,3 +237,22 @@ def test_200_concurrent_checkouts_of_50_items_sell_exactly_50(db_url, shop):
         paid = s.scalars(select(Order).where(Order.state == OrderState.PAID)).all()
         assert len(paid) == 50 and len({o.buyer for o in paid}) == 50
         assert balance(s, orders.IN_TRANSIT) == -sum(o.total_fen for o in paid)
+
+
+def test_a_refund_lost_between_commit_and_gateway_is_sent_by_the_next_run(db_url, shop, monkeypatch):
+    f = session_factory(db_url)
+    order = orders.checkout(f, buyer(1), "k", [orders.Item(shop["walnut"], 2)], ship_to_code=COUNTY)
+    start, _ = pay(db_url, buyer(1), order["id"])
+    gw = payments.gateway_named("test")
+    # The process dies after the refund's commit, before the gateway is asked.
+    monkeypatch.setattr(orders, "send_pending_refunds", lambda *a, **k: (_ for _ in ()).throw(
+        SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        orders.cancel(f, buyer(1), order["id"])
+    assert gw.refunds == []
+    monkeypatch.undo()
+    assert orders.send_pending_refunds(f) == 1  # the timer's next run
+    assert orders.send_pending_refunds(f) == 0
+    assert gw.refunds == [(start.reference, order["total_fen"])]
+    with session_scope(db_url) as s:
+        assert s.get(Sku, shop["walnut"]).stock == 50 and balance(s, orders.IN_TRANSIT) == 0

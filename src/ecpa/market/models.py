@@ -249,6 +249,9 @@ class Refund(Base):
     lines: Mapped[list] = mapped_column(JSON, default=list)  # order line ids; [] = whole order
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # An outbox: the gateway is asked after the commit; until it confirms, this is empty
+    # and `send_pending_refunds` asks again (the gateway takes the key once).
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
 class Shipment(Base):

@@ -36,6 +36,7 @@ from .models import (
     Order,
     OrderLine,
     OrderState,
+    PaymentState,
     Product,
     Refund,
     Seller,
@@ -329,9 +330,28 @@ def refund(session_factory: Callable[[], Session], actor: Actor, order_id: int, 
         audit(s, actor, "refund", "market_order", order.id, {"amount_fen": amount})
         view = order_view(s, order)
     # The money goes back through the gateway after the commit, never under a lock.
-    from .payments import gateway_named
-    gateway_named(payment.gateway).refund(payment.reference, amount)
+    send_pending_refunds(session_factory)
     return view
+
+
+def send_pending_refunds(session_factory: Callable[[], Session], limit: int = 100) -> int:
+    """Ask the gateway for every refund recorded but not yet sent (after a crash between
+    the commit and the gateway call, the next run sends it; the gateway takes each key
+    once).  Run after each refund and by a timer."""
+    from .models import Payment
+    from .payments import gateway_named
+    with session_factory() as s:
+        pending = s.execute(select(Refund.id, Refund.key, Refund.amount_fen, Payment.gateway,
+                                   Payment.reference)
+                            .join(Payment, (Payment.order_id == Refund.order_id)
+                                  & (Payment.state == PaymentState.CAPTURED))
+                            .where(Refund.sent_at.is_(None), Refund.amount_fen > 0)
+                            .order_by(Refund.id).limit(limit)).all()
+    for rid, key, amount, gateway, reference in pending:
+        gateway_named(gateway).refund(reference, amount, key)
+        with session_factory() as s, s.begin():
+            s.get(Refund, rid).sent_at = utcnow()
+    return len(pending)
 
 
 def _captured_payment(s: Session, order: Order):

@@ -31,6 +31,7 @@ from .models import (
     Payment,
     PaymentCallback,
     PaymentState,
+    Refund,
     Sku,
 )
 from .orders import IN_TRANSIT, _order, gateway_account, order_view, require_party
@@ -51,12 +52,17 @@ class TestGateway:
         base = secret or (get_settings().secret_key or "ecpa-test-gateway").encode()
         self.key = hmac.new(base, b"ecpa test gateway", hashlib.sha256).digest()
         self.refunds: list[tuple[str, int]] = []
+        self._refund_keys: set[str] = set()
 
     def create(self, reference: str, amount_fen: int) -> str:
         return f"/api/market/test-gateway/{reference}/pay"
 
-    def refund(self, reference: str, amount_fen: int) -> None:
-        self.refunds.append((reference, amount_fen))
+    def refund(self, reference: str, amount_fen: int, key: str) -> None:
+        """Send money back; a key already sent is not sent again (as real gateways do
+        with their refund request numbers)."""
+        if key not in self._refund_keys:
+            self._refund_keys.add(key)
+            self.refunds.append((reference, amount_fen))
 
     def sign(self, body: bytes) -> str:
         return hmac.new(self.key, body, hashlib.sha256).hexdigest()
@@ -182,7 +188,8 @@ def handle_callback(session_factory: Callable[[], Session], gateway: str, body: 
     if error is not None:
         raise error
     if outcome.startswith("refunded"):
-        gw.refund(reference, amount)  # after the commit, never under a lock
+        from .orders import send_pending_refunds
+        send_pending_refunds(session_factory)  # after the commit, never under a lock
     return {"outcome": outcome, "order": view}
 
 
@@ -204,6 +211,8 @@ def _capture(s: Session, payment: Payment, now: datetime) -> str:
          f"order {order.id}: paid after {order.state.value}, refunded",
          [Leg(IN_TRANSIT, payment.amount_fen), Leg(gateway_account(payment.gateway), -payment.amount_fen)])
     order.refunded_fen += payment.amount_fen
+    s.add(Refund(order_id=order.id, key=f"late:{payment.reference}", amount_fen=payment.amount_fen,
+                 reason=f"paid after the order was {order.state.value}", created_by="payment-gateway"))
     return f"refunded_{order.state.value}"
 
 

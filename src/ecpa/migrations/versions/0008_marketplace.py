@@ -109,6 +109,7 @@ def upgrade() -> None:
     sa.Column('lines', sa.JSON(), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['market_order.id'], name=op.f('fk_market_refund_order_id_market_order')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_market_refund')),
     sa.UniqueConstraint('key', name=op.f('uq_market_refund_key'))
