@@ -34,6 +34,10 @@ coop_app = typer.Typer(help="Cooperatives: members, wages, dividends (seed 004 Â
 app.add_typer(coop_app, name="coop")
 stations_app = typer.Typer(help="Service stations and delivery zones (county / township / village).", no_args_is_help=True)
 app.add_typer(stations_app, name="stations")
+duplicates_app = typer.Typer(help="Duplicate households: detection and adjudication.", no_args_is_help=True)
+app.add_typer(duplicates_app, name="duplicates")
+grievances_app = typer.Typer(help="Grievances: queues by region, escalation of overdue ones.", no_args_is_help=True)
+app.add_typer(grievances_app, name="grievances")
 
 console = Console()
 err = Console(stderr=True)
@@ -285,34 +289,6 @@ def registry_show(number: str, reveal: bool = False) -> None:
     except EcpaError as exc:
         _fail(exc)
     console.print_json(json.dumps(view, ensure_ascii=False))
-
-
-@registry_app.command("status")
-def registry_status(number: str, status: str,
-                    reason: Annotated[str, typer.Option(help="why the status changes")],
-                    on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD; today by default")] = None) -> None:
-    """Record a change of a household's poverty status (identified, exited, monitored, returned)."""
-    from .db import session_scope
-    from .registry.models import Status
-    from .registry.service import current_status, record_status
-    try:
-        st = Status(status)
-    except ValueError:
-        err.print(f"[red]error:[/red] unknown status {status!r}; one of: {', '.join(x.value for x in Status)}")
-        raise typer.Exit(2)
-    try:
-        when = date.fromisoformat(on) if on else date.today()
-    except ValueError:
-        err.print(f"[red]error:[/red] --date {on!r} is not YYYY-MM-DD")
-        raise typer.Exit(2)
-    try:
-        with session_scope() as s:
-            hid = _household_id(s, number)
-            record_status(s, _actor(), hid, st, when, reason)
-            cur, since = current_status(s, hid)
-    except EcpaError as exc:
-        _fail(exc)
-    console.print(f"household {number}: now {cur.value} since {since}")
 
 
 @app.command()
@@ -1021,13 +997,206 @@ def stations_quote(ship_to: str, weight_g: int) -> None:
     console.print(f"{q.zone}: {_yuan(q.fee_fen)} yuan, {q.days} day(s), {where}")
 
 
+# ---------------------------------------------------------------- duplicates (issue 6)
+
+
+def _pair_ids(s, a: str, b: str) -> tuple[int, int]:
+    return _household_id(s, a), _household_id(s, b)
+
+
+def _print_queue(items: list[dict]) -> None:
+    t = Table("id", "state", "reasons", "household A", "household B", "matching members")
+    for i in items:
+        a, b = i["household_a"], i["household_b"]
+        shown = [f"{w['name']} {w['id_number']}" for m in i["matches"]
+                 for w in (m["member_a"] or m["member_b"],) if w]
+        t.add_row(str(i["id"]), i["state"], ",".join(i["reasons"]), a["number"], b["number"],
+                  "; ".join(dict.fromkeys(shown)))
+    console.print(t)
+
+
+@duplicates_app.command("find")
+def duplicates_find(region: Annotated[str, typer.Option("--region", help="region code (a province, county, â€¦)")]) -> None:
+    """Find candidate duplicate households in a region and queue the new pairs."""
+    from .db import session_scope
+    from .duplicates.service import find_in_region
+    try:
+        with session_scope() as s:
+            out = find_in_region(s, _actor(), region)
+    except EcpaError as exc:
+        _fail(exc)
+    by = ", ".join(f"{k} {v}" for k, v in out["pairs_by_reason"].items())
+    console.print(f"region {region}: {out['pairs_found']} candidate pair(s) ({by}); "
+                  f"{out['queued']} newly queued, {out['reopened']} reopened, "
+                  f"{out['widened']} with new reasons; {out['seconds']} s")
+
+
+@duplicates_app.command("list")
+def duplicates_list(region: Annotated[Optional[str], typer.Option("--region")] = None,
+                    state: Annotated[str, typer.Option(help="pending, distinct, merged, superseded or all")] = "pending",
+                    page: int = 1, page_size: int = 50) -> None:
+    """The queue of candidate pairs (personal data masked)."""
+    from .db import session_scope
+    from .duplicates.models import CandidateState
+    from .duplicates.service import list_queue
+    try:
+        st = None if state == "all" else CandidateState(state)
+    except ValueError:
+        err.print(f"[red]error:[/red] unknown state {state!r}")
+        raise typer.Exit(2)
+    try:
+        with session_scope() as s:
+            total, items = list_queue(s, _actor(), region, st, page, page_size)
+    except EcpaError as exc:
+        _fail(exc)
+    _print_queue(items)
+    console.print(f"{total} pair(s); page {page}")
+
+
+@duplicates_app.command("merge")
+def duplicates_merge(survivor: Annotated[str, typer.Argument(help="household number that stays")],
+                     merged: Annotated[str, typer.Argument(help="household number merged into it")],
+                     note: Annotated[str, typer.Option(help="why")] = "") -> None:
+    """Merge household B into household A, keeping the history of both."""
+    from .db import session_scope
+    from .duplicates.service import merge
+    try:
+        with session_scope() as s:
+            a, b = _pair_ids(s, survivor, merged)
+            out = merge(s, _actor(), a, b, note)
+    except EcpaError as exc:
+        _fail(exc)
+    d = out["detail"]
+    console.print(f"household {merged} merged into {survivor} (merge record {out['id']}): "
+                  f"{len(d['members_moved'])} member(s) moved, {len(d['members_linked'])} linked as the "
+                  f"same person, {len(d['status_events_moved'])} status event(s), "
+                  f"{len(d['incomes_moved'])} income record(s), {len(d['help_measures_moved'])} help measure(s) moved")
+
+
+@duplicates_app.command("distinct")
+def duplicates_distinct(a: str, b: str, note: Annotated[str, typer.Option(help="why")] = "") -> None:
+    """Mark two households (numbers) distinct: not proposed again for the same reasons."""
+    from .db import session_scope
+    from .duplicates.service import mark_distinct, pair
+    from .errors import NotFound
+    try:
+        with session_scope() as s:
+            ha, hb = _pair_ids(s, a, b)
+            c = pair(s, ha, hb)
+            if c is None:
+                raise NotFound(f"households {a} and {b} are not a queued pair")
+            mark_distinct(s, _actor(), c.id, note)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"households {a} and {b} marked distinct")
+
+
+# --- grievances (thin: every command calls ecpa.grievances.service) ------------------------
+
+@grievances_app.command("list")
+def grievances_list(region: Annotated[str, typer.Option(help="county, township or village code")],
+                    status: Annotated[Optional[str], typer.Option(help="received, assigned, in_progress, resolved, rejected, closed")] = None) -> None:
+    """Grievances filed in a region, with their office and deadline."""
+    from .db import session_scope
+    from .grievances.service import list_region
+    try:
+        with session_scope() as s:
+            rows = list_region(s, _actor(), region, status=status)
+    except EcpaError as exc:
+        _fail(exc)
+    # One line each (no table): whole references however narrow the terminal, and greppable.
+    console.print(f"{len(rows)} grievance(s) in {region}", soft_wrap=True)
+    for g in rows:
+        office = g["office"]
+        console.print(f"{g['reference']}  {g['category']}  {g['status']}  {g['region_code']}  "
+                      f"{office['role']}@{office['region_code'] or 'platform'}  "
+                      f"due {g['due_at'][:16]} UTC" + ("  OVERDUE" if g["overdue"] else ""),
+                      soft_wrap=True, highlight=False)
+
+
+@grievances_app.command("escalate-overdue")
+def grievances_escalate_overdue(
+        now: Annotated[Optional[str], typer.Option(help="ISO time (UTC) to run as; default now")] = None) -> None:
+    """What the daily timer runs: overdue grievances move one office up; resolved ones not
+    reopened in time are closed."""
+    from datetime import datetime
+
+    from .db import session_scope
+    from .grievances.service import escalate_overdue
+    try:
+        at = datetime.fromisoformat(now) if now else None
+    except ValueError:
+        err.print(f"[red]error:[/red] --now {now!r} is not an ISO date-time")
+        raise typer.Exit(2) from None
+    try:
+        with session_scope() as s:
+            r = escalate_overdue(s, at)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"escalated {len(r['escalated'])}, flagged {len(r['flagged'])} at the last "
+                  f"office, closed {len(r['closed'])}")
+    for ref in r["escalated"]:
+        console.print(f"  escalated {ref}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def quality(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="LAYOUT_DIR OUT_DIR (with --db: OUT_DIR only, optional)")] = None,
+    region: Annotated[Optional[str], typer.Option(help="county, township or village code")] = None,
+    year: Annotated[Optional[int], typer.Option(help="data year (default: latest income year)")] = None,
+    db: Annotated[bool, typer.Option("--db", help="run over the live database's region and update its villages' worklists")] = False,
+    xlsx: Annotated[bool, typer.Option(help="also write a workbook per county, a sheet per village")] = True,
+    worklists: Annotated[bool, typer.Option(help="write the per-village worklists (else findings.parquet and summary.csv only)")] = True,
+    memory_limit: Annotated[Optional[str], typer.Option(help="DuckDB memory limit, e.g. 6GB")] = None,
+) -> None:
+    """Run the data-quality rules over a Parquet layout (or a region of the database)
+    and write a worklist per village."""
+    import time
+    from .quality.engine import run_rules, write_worklists
+    paths = paths or []
+    started = time.perf_counter()
+    try:
+        if db:
+            if not region or len(paths) > 1:
+                err.print("[red]error:[/red] --db needs --region CODE and at most OUT_DIR")
+                raise typer.Exit(2)
+            from .db import session_scope
+            from .quality.service import run_region
+            with session_scope() as s:
+                record, run = run_region(s, _actor(), region, year, paths[0] if paths else None, xlsx)
+            lists = None
+            console.print(f"run {record.id}: {record.opened:,} new or reopened items, "
+                          f"{record.resolved:,} resolved")
+        else:
+            if len(paths) != 2:
+                err.print("[red]error:[/red] give LAYOUT_DIR OUT_DIR (or --db --region CODE)")
+                raise typer.Exit(2)
+            run = run_rules(paths[0], paths[1], year=year, region=region, memory_limit=memory_limit)
+            lists = write_worklists(run.findings_path, paths[1], xlsx=xlsx) if worklists else None
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table(title=f"{run.households:,} households, {run.findings:,} findings, year {run.year} "
+                    f"({time.perf_counter() - started:.1f} s)")
+    for col in ("rule", "severity", "count", "problem"):
+        t.add_column(col)
+    for c in sorted(run.counts, key=lambda c: (c["severity"], -c["count"], c["rule"])):
+        if c["count"]:
+            t.add_row(c["rule"], c["severity"], f"{c['count']:,}", c["message_en"])
+    console.print(t)
+    if lists is not None:
+        console.print(f"worklists of {lists['villages']:,} villages in {paths[1]}/villages/, "
+                      f"{lists['workbooks']:,} county workbooks; all findings in findings.parquet")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
 
 
 # The programs' commands live beside their use cases (ecpa/programs/commands.py).
+from .cases.commands import case_app  # noqa: E402
 from .programs.commands import farm_app, loan_app, scenario  # noqa: E402
 
 app.add_typer(farm_app, name="farm")
 app.add_typer(loan_app, name="loan")
 app.command("scenario")(scenario)
+app.add_typer(case_app, name="case")

@@ -143,8 +143,10 @@ def import_all_models() -> None:
     """Import every domain package's models so that ``Base.metadata`` is complete."""
     from .api import idempotency as _idempotency  # noqa: F401
     from .campaigns import models as _campaigns  # noqa: F401
+    from .cases import models as _cases  # noqa: F401
     from .cooperatives import models as _cooperatives  # noqa: F401
     from .duplicates import models as _duplicates  # noqa: F401
+    from .grievances import models as _grievances  # noqa: F401
     from .ledger import models as _ledger  # noqa: F401
     from .livelihoods import models as _livelihoods  # noqa: F401
     from .market import models as _market  # noqa: F401
@@ -154,6 +156,7 @@ def import_all_models() -> None:
     from .regions import models as _regions  # noqa: F401
     from .stations import models as _stations  # noqa: F401
     from .registry import models as _registry  # noqa: F401
+    from .quality import models as _quality  # noqa: F401
     from .trace import models as _trace  # noqa: F401
 
 

@@ -13,7 +13,9 @@ from ..errors import EcpaError
 
 def create_app() -> FastAPI:
     from ..campaigns.api import router as campaigns_router
+    from ..cases.api import public_router as cases_public_router, router as cases_router
     from ..cooperatives.api import router as cooperatives_router
+    from ..grievances.api import router as grievances_router
     from ..ledger.api import router as ledger_router
     from ..livelihoods.api import router as livelihoods_router
     from ..market.api import router as market_router
@@ -71,15 +73,22 @@ def create_app() -> FastAPI:
     app.include_router(people_router)
     app.include_router(regions_router)
     app.include_router(registry_router)
+    from ..duplicates.api import router as duplicates_router
+    app.include_router(duplicates_router)
     app.include_router(ledger_router)
     app.include_router(livelihoods_router)
     app.include_router(measure_router)
+    from ..quality.api import router as quality_router
+    app.include_router(quality_router)
     app.include_router(market_router)
+    app.include_router(cases_router)
+    app.include_router(cases_public_router)
     app.include_router(campaigns_router)
     app.include_router(programs_router)
     app.include_router(loans_router)
     app.include_router(cooperatives_router)
     app.include_router(stations_router)
+    app.include_router(grievances_router)
     app.include_router(trace_router)
     app.include_router(trace_public_router)
     return app

@@ -52,6 +52,8 @@ class Result:
     undp: pd.DataFrame
     monitoring_count: int
     changes: pd.DataFrame | None = None
+    # Registered poor households the assessment finds out of poverty (live database runs).
+    exit_candidates: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 

@@ -46,6 +46,11 @@ def assess_region(session: Session, actor: Actor, region_code: str, year: int,
         numbers = pd.read_parquet(src / "households.parquet",
                                   columns=["household_id", "household_number"])
         at_risk = pd.read_parquet(out / "monitoring.parquet").merge(numbers, on="household_id")
+        assessed = pd.read_parquet(out / "households.parquet",
+                                   columns=["household_id", "status", "assessed_status"])
+        result.exit_candidates = assessed[
+            assessed["status"].isin(["identified", "returned"])
+            & (assessed["assessed_status"] == "not_poor")].merge(numbers, on="household_id")
     audit(session, actor, "assess", "region", None, {"region": region_code, "year": year,
                                                       "households": n})
     return result, at_risk

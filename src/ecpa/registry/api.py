@@ -100,12 +100,6 @@ class ConditionsIn(BaseModel):
     tap_water: bool | None = None
 
 
-class StatusIn(BaseModel):
-    status: Status
-    date: date
-    reason: str = Field(min_length=1, max_length=2000)
-
-
 class MeasureIn(BaseModel):
     kind: MeasureKind
     cadre_name: str = Field(min_length=1, max_length=60)
@@ -178,14 +172,6 @@ def set_conditions(household_id: int, body: ConditionsIn, session: SessionDep,
     values = body.model_dump(exclude={"year"}, exclude_unset=True)
     service.set_conditions(session, actor, household_id, body.year, values)
     return {"ok": True}
-
-
-@router.post("/households/{household_id}/status-events", status_code=201)
-def add_status(household_id: int, body: StatusIn, session: SessionDep, actor: ActorDep) -> dict:
-    e = service.record_status(session, actor, household_id, body.status, body.date, body.reason)
-    current, since = service.current_status(session, household_id)
-    return {"id": e.id, "status": e.status.value, "date": e.event_date.isoformat(),
-            "current_status": current.value if current else None}
 
 
 @router.post("/households/{household_id}/help-measures", status_code=201)
