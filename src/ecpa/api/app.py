@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from .. import __version__
@@ -36,8 +36,13 @@ def create_app() -> FastAPI:
     from .idempotency import IdempotencyMiddleware
     app.add_middleware(IdempotencyMiddleware)
 
+    from ..web.app import error_page, mount, wants_html
+    mount(app)
+
     @app.exception_handler(EcpaError)
-    async def domain_error(_: Request, exc: EcpaError) -> JSONResponse:
+    async def domain_error(request: Request, exc: EcpaError) -> JSONResponse:
+        if wants_html(request):
+            return error_page(request, exc.status, exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(
             {"error": exc.code, "message": exc.message, "detail": _jsonable(exc.detail)},
@@ -60,11 +65,6 @@ def create_app() -> FastAPI:
         return JSONResponse({"error": "conflict",
                              "message": "the change conflicts with existing data",
                              "detail": {"constraint": str(exc.orig)[:200]}}, status_code=409)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        # The web pages come later; until then the front door is the API documentation.
-        return RedirectResponse("/docs")
 
     @app.get("/api/health", tags=["meta"])
     def health() -> dict:

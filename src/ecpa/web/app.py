@@ -1,0 +1,34 @@
+"""Mounting the web application on the FastAPI app: sessions, static files, pages, and
+HTML error pages for the web routes (the API keeps its JSON errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+
+from ..config import get_settings
+
+
+def mount(app: FastAPI) -> None:
+    from . import pages
+    secret = get_settings().secret_key or "ecpa-development-only"
+    # Cheap phones on slow connections: compress what is worth compressing.
+    app.add_middleware(GZipMiddleware, minimum_size=800)
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="ecpa_session",
+                       max_age=12 * 3600, same_site="lax", https_only=False)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(pages.router)
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith(("/api/", "/docs", "/openapi")) and "json" not in request.headers.get("accept", "")
+
+
+def error_page(request: Request, status: int, message: str):
+    from .render import render
+    return render(request, "error.html", status=status, message=message)
