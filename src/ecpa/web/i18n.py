@@ -24,8 +24,18 @@ _current: ContextVar[gettext.NullTranslations] = ContextVar("translations")
 def translations(lang: str) -> gettext.NullTranslations:
     if lang == "en":
         return gettext.NullTranslations()
-    po = resources.files(__package__).joinpath(f"locale/{lang}/LC_MESSAGES/messages.po")
-    catalog = read_po(io.StringIO(po.read_text(encoding="utf-8")), locale=lang)
+    # Every .po file of the language is read into one catalog: each part of the web
+    # application keeps its own file (messages.po, shop.po, dashboard.po …).
+    folder = resources.files(__package__).joinpath(f"locale/{lang}/LC_MESSAGES")
+    catalog = None
+    for po in sorted((f for f in folder.iterdir() if f.name.endswith(".po")), key=lambda f: f.name):
+        part = read_po(io.StringIO(po.read_text(encoding="utf-8")), locale=lang)
+        if catalog is None:
+            catalog = part
+        else:
+            for message in part:
+                if message.id:
+                    catalog[message.id] = message
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)
