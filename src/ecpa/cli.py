@@ -1194,9 +1194,11 @@ if __name__ == "__main__":  # pragma: no cover
 
 # The programs' commands live beside their use cases (ecpa/programs/commands.py).
 from .cases.commands import case_app  # noqa: E402
+from .recommend.commands import recommend  # noqa: E402
 from .programs.commands import farm_app, loan_app, scenario  # noqa: E402
 
 app.add_typer(farm_app, name="farm")
 app.add_typer(loan_app, name="loan")
 app.command("scenario")(scenario)
 app.add_typer(case_app, name="case")
+app.command("recommend")(recommend)

@@ -82,6 +82,8 @@ def create_app() -> FastAPI:
     app.include_router(quality_router)
     app.include_router(market_router)
     app.include_router(cases_router)
+    from ..recommend.api import router as recommend_router
+    app.include_router(recommend_router)
     app.include_router(cases_public_router)
     app.include_router(campaigns_router)
     app.include_router(programs_router)
@@ -89,6 +91,8 @@ def create_app() -> FastAPI:
     app.include_router(cooperatives_router)
     app.include_router(stations_router)
     app.include_router(grievances_router)
+    from ..advice.api import router as advice_router
+    app.include_router(advice_router)
     app.include_router(trace_router)
     app.include_router(trace_public_router)
     return app
