@@ -8,10 +8,10 @@ import tomllib
 from importlib import resources
 
 import pytest
+from conftest import COUNTY, PW, login
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import COUNTY, PW, login
 from ecpa.errors import InvalidInput
 from ecpa.recommend.service import capabilities, recommend
 

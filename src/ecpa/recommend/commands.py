@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,13 +15,14 @@ from ..errors import EcpaError
 
 
 def recommend(
-    county: Annotated[Optional[str], typer.Argument(help="a county code whose profile is in the database")] = None,
-    profile: Annotated[Optional[Path], typer.Option(help="a profile file (.json or .toml)")] = None,
+    county: Annotated[str | None, typer.Argument(help="a county code whose profile is in the database")] = None,
+    profile: Annotated[Path | None, typer.Option(help="a profile file (.json or .toml)")] = None,
     top: int = 3,
 ) -> None:
     """Rank the models of seed 001 Table I and the arrangements of seed 004 §3 for a county,
     with the reasons and the gaps to close first."""
-    from .service import recommend as score, recommend_county
+    from .service import recommend as score
+    from .service import recommend_county
     try:
         if profile:
             text = profile.read_text(encoding="utf-8")
