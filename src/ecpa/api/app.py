@@ -83,6 +83,8 @@ def create_app() -> FastAPI:
     app.include_router(market_router)
     app.include_router(cases_router)
     from ..recommend.api import router as recommend_router
+    from ..reports.api import router as reports_router
+    app.include_router(reports_router)
     app.include_router(recommend_router)
     app.include_router(cases_public_router)
     app.include_router(campaigns_router)

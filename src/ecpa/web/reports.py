@@ -1,0 +1,36 @@
+"""The path report as a web page, with its Excel and PDF downloads."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ..api.deps import SessionDep
+from ..reports import path
+from .pages import signin_required
+from .render import render
+from .security import current_actor
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/reports/path")
+def path_page(request: Request, session: SessionDep, region: str | None = None,
+              year: int | None = None, fmt: str = "html") -> Response:
+    actor = current_actor(request, session)
+    if actor is None:
+        return signin_required(request)
+    region = region or actor.region_code or ""
+    year = year or date.today().year - 1
+    report = path.path_report(session, actor, region, year)
+    if fmt == "xlsx":
+        from ..reports.api import XLSX
+        return Response(path.to_xlsx(report), media_type=XLSX, headers={
+            "Content-Disposition": f'attachment; filename="path-{region}-{year}.xlsx"'})
+    if fmt == "pdf":
+        return Response(path.to_pdf(report), media_type="application/pdf")
+    top = max([v["fen"] for v in report["income_path"].values()] + [1])
+    return render(request, "report_path.html", actor=actor, report=report, top=top,
+                  zh=path.CHANNEL_ZH)
