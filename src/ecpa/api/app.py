@@ -84,6 +84,8 @@ def create_app() -> FastAPI:
     app.include_router(cases_router)
     from ..recommend.api import router as recommend_router
     from ..reports.api import router as reports_router
+    from ..guidance.api import router as guidance_router
+    app.include_router(guidance_router)
     app.include_router(reports_router)
     app.include_router(recommend_router)
     app.include_router(cases_public_router)
@@ -95,6 +97,8 @@ def create_app() -> FastAPI:
     app.include_router(grievances_router)
     from ..advice.api import router as advice_router
     app.include_router(advice_router)
+    from ..evaluate.api import router as evaluate_router
+    app.include_router(evaluate_router)
     app.include_router(trace_router)
     app.include_router(trace_public_router)
     return app
