@@ -107,19 +107,17 @@ def test_create_household_and_errors(api):
     assert api.get("/api/households/999999", headers=cadre).status_code == 404
 
 
-def test_status_events_and_help_measures(api):
+def test_status_changes_only_through_cases_and_help_measures(api):
     officer = login(api, "officer")
     h = hid(api, officer, "6212210001")  # identified
-    r = api.post(f"/api/households/{h}/status-events", headers=officer,
-                 json={"status": "returned", "date": "2024-01-01", "reason": "x"})
-    assert r.status_code == 409 and "cannot go from identified to returned" in r.json()["message"]
+    # No direct status change: the history is written by a completed case (/api/cases).
     r = api.post(f"/api/households/{h}/status-events", headers=officer,
                  json={"status": "exited", "date": "2020-06-30", "reason": "income above the line"})
-    assert r.status_code == 201 and r.json()["current_status"] == "exited"
+    assert r.status_code in (404, 405)
+    r = api.post("/api/cases", headers=officer, json={"kind": "exit", "household_id": h,
+                                                      "reason": "income above the line"})
+    assert r.status_code == 201 and r.json()["current_step"] == "democratic_appraisal"
     cadre = login(api, "cadre_a")
-    r = api.post(f"/api/households/{h}/status-events", headers=cadre,
-                 json={"status": "monitored", "date": "2023-01-01", "reason": "illness"})
-    assert r.status_code == 403
     r = api.post(f"/api/households/{h}/help-measures", headers=cadre,
                  json={"kind": "ecommerce", "cadre_name": "李红梅", "start_date": "2021-03-01",
                        "description": "online shop training"})
@@ -128,8 +126,8 @@ def test_status_events_and_help_measures(api):
                  json={"kind": "banking", "cadre_name": "李红梅", "start_date": "2021-03-01"})
     assert r.status_code == 422 and "kind" in r.json()["message"]
     detail = api.get(f"/api/households/{h}", headers=officer).json()
-    assert [e["status"] for e in detail["status_history"]] == ["identified", "exited"]
-    assert detail["status"] == "exited" and detail["help_measures"][0]["kind"] == "ecommerce"
+    assert [e["status"] for e in detail["status_history"]] == ["identified"]
+    assert detail["status"] == "identified" and detail["help_measures"][0]["kind"] == "ecommerce"
 
 
 def test_import_through_the_api(api, tmp_path):

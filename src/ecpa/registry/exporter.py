@@ -28,7 +28,8 @@ _BATCH = 2000
 
 
 def _households(session: Session, actor: Actor, region_code: str | None):
-    stmt = select(Household).order_by(Household.number)
+    # Duplicates (issue 6): a household merged into another is not exported twice.
+    stmt = select(Household).where(Household.merged_into_id.is_(None)).order_by(Household.number)
     for code in (region_code, actor.region_code):
         if code:
             stmt = stmt.where(Household.village_code.startswith(scope_prefix(code)))

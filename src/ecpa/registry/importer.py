@@ -354,6 +354,11 @@ def import_register(
         # the next import's lookups run for minutes instead of seconds.
         session.execute(text("ANALYZE household, member, household_income, "
                              "living_conditions, status_event"))
+    # Duplicates (issue 6): queue candidate pairs involving the households just written.
+    from ..duplicates.service import queue_after_import
+    if result.households_created + result.households_updated + result.members_created \
+            + result.members_updated:
+        queue_after_import(session, actor, [n for n in households if n not in bad])
     audit(session, actor, "import", "household", None,
           {"file": path.name, "sha256": _sha256(path), **{k: v for k, v in result.summary().items()
                                                           if isinstance(v, int)}})
@@ -380,12 +385,18 @@ def _check_database(session, households, members, parser, add_errors):
     """Household numbers used elsewhere, members registered in another household,
     impossible status transitions.  Returns ``{id hash: (member id, digest)}``."""
     for chunk in _chunks(list(households)):
-        for hid, number, village, digest in session.execute(
-            select(Household.id, Household.number, Household.village_code, Household.import_digest)
+        for hid, number, village, digest, merged_into in session.execute(
+            select(Household.id, Household.number, Household.village_code, Household.import_digest,
+                   Household.merged_into_id)
             .where(Household.number.in_(chunk))
         ):
             acc = households[number]
             acc.existing_id, acc.existing_digest = hid, digest
+            if merged_into is not None:  # duplicates (issue 6): a merged household is closed
+                acc.bad = True
+                add_errors([RowError(acc.first_row, parser.headers["household_number"], number,
+                                     f"household {number} was merged into household id "
+                                     f"{merged_into}: change that household instead")], number)
             given = acc.values[_HH["village_code"]]
             if given is not None and given != village:
                 acc.bad = True
@@ -397,7 +408,8 @@ def _check_database(session, households, members, parser, add_errors):
         for h, mid, digest, number in session.execute(
             select(Member.id_number_hash, Member.id, Member.import_digest, Household.number)
             .join(Household, Member.household_id == Household.id)
-            .where(Member.id_number_hash.in_(chunk))
+            # Duplicates (issue 6): the same person kept on a merged household is history.
+            .where(Member.id_number_hash.in_(chunk), Household.merged_into_id.is_(None))
         ):
             in_file, row = members[h]
             if number != in_file:

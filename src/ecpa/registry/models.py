@@ -188,6 +188,10 @@ class Household(Base):
     # Digest of the household-level fields last imported: a re-import of the same
     # values is recognised and skipped without touching the row.
     import_digest: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Duplicates (issue 6, migration 0013): set when this household was merged into
+    # another; the row and what stayed on it remain readable, never deleted.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("household.id"), index=True, default=None)
 
     members: Mapped[list["Member"]] = relationship(
         back_populates="household", order_by="Member.id", cascade="all, delete-orphan"
@@ -207,7 +211,10 @@ class Member(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     # Resident ID number (GB 11643): ciphertext, keyed hash for lookup, masked form.
     id_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    id_number_hash: Mapped[str] = mapped_column(String(40), unique=True)
+    # Indexed, not unique (duplicates, migration 0013): entry still refuses a number
+    # registered elsewhere, but the same person in two households must be storable to be
+    # found and adjudicated (legacy loads; the duplicate member kept on a merged household).
+    id_number_hash: Mapped[str] = mapped_column(String(40), index=True)
     id_number_masked: Mapped[str] = mapped_column(String(20))
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     phone_hash: Mapped[str | None] = mapped_column(String(40), index=True, default=None)

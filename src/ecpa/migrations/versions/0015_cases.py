@@ -1,7 +1,7 @@
 """cases
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-11-23 15:50:29.876811
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0015'
-down_revision = '0011'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
