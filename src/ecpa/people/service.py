@@ -23,7 +23,9 @@ _hasher = PasswordHasher()
 # The level of region each role is scoped to; None = nationwide.
 ROLE_SCOPE = {
     Role.ADMINISTRATOR: None,
-    Role.COUNTY_OFFICER: {Level.COUNTY},
+    # The poverty alleviation offices: a township's, a county's, a prefecture's or a
+    # province's (each acts at its own level in the targeting cases).
+    Role.COUNTY_OFFICER: {Level.PROVINCE, Level.PREFECTURE, Level.COUNTY, Level.TOWNSHIP},
     Role.VILLAGE_CADRE: {Level.VILLAGE},
     Role.STATION_KEEPER: {Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE},  # its station's region
     Role.COOPERATIVE_MANAGER: {Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE},
