@@ -1,4 +1,10 @@
-"""The demo: a database with a synthetic poor county, users for each role."""
+"""The demo: a database with a synthetic poor county, users for each role, and every part
+of the platform at work in it — the marketplace, traceability, the service stations,
+campaigns, the programs, the cooperative, livelihoods, targeting cases, grievances and
+expert advice, the ledger's income written back into the register, the assessment.
+
+Everything after the register's import goes through the use-case functions
+(``demo_market``, ``demo_programs``), so building the demo exercises the real paths."""
 
 from __future__ import annotations
 
@@ -8,13 +14,17 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy import func, select
 
 from .config import get_settings, reset_settings, write_default_config
 from .db import dispose_engines, session_scope, upgrade
+from .demo_market import World, actors, build_market, household_ids
+from .demo_programs import build_cases, build_programs, build_voices, write_income
+from .measure.models import MonitoringProposal
 from .people.access import system_actor
 from .people.models import Role
 from .people.service import create_user
-from .regions.models import Level, Region
+from .regions.models import Region
 from .regions.service import import_regions_csv, load_official, set_poor
 from .registry.importer import import_register
 from .registry.models import Household, MeasureKind
@@ -51,7 +61,7 @@ def build_demo(database: Path, households: int = 3000, seed: int = 1,
     reset_settings()
     upgrade(url)
     actor = system_actor("demo")
-    county = synth_county(seed=seed, households=households)
+    county = synth_county(seed=seed, households=households, year=DEMO_YEAR)
     regions_csv = database.with_name(database.stem + "-regions.csv")
     register = database.with_name(database.stem + "-register.csv")
     write_regions(county.regions, regions_csv)
@@ -73,35 +83,72 @@ def build_demo(database: Path, households: int = 3000, seed: int = 1,
                       f"{result.members_created} members from {register.name}")
     with session_scope(url) as s:
         _assign_measures(s, actor, seed)
-        first_village = min(r["code"] for r in county.regions if len(r["code"]) == 12
-                            and r["code"][9:] != "000")
-        logins = [
-            (Role.ADMINISTRATOR, "admin", None),
-            (Role.COUNTY_OFFICER, "officer", county.county_code),
-            (Role.VILLAGE_CADRE, "cadre", first_village),
-            (Role.COOPERATIVE_MANAGER, "coop", county.county_code),
-            (Role.ENTERPRISE, "enterprise", None),
-            (Role.CONSUMER, "consumer", None),
-            (Role.ANALYST, "analyst", None),
-        ]
-        # The county measured from the live register; the households at risk become
-        # monitoring proposals for the officer to review.
-        from .measure.service import assess_region, propose_monitoring
-        result, at_risk = assess_region(s, actor, county.county_code, DEMO_YEAR)
-        proposed = propose_monitoring(s, actor, at_risk, DEMO_YEAR)
-        m = result.mpi[(result.mpi["level"] == "total") & result.mpi["subgroup"].isna()].iloc[0]
-        f = result.fgt[(result.fgt["level"] == "total") & result.fgt["subgroup"].isna()].iloc[0]
-        console.print(f"assessed {DEMO_YEAR}: {f['headcount_ratio']:.1%} of persons under the "
-                      f"{f['line_yuan']:,.0f}-yuan line; MPI H {m['H']:.1%}, M0 {m['M0']:.4f} "
-                      f"(driven by {m['drivers']}); {proposed} monitoring proposals")
-        out = []
+    villages = sorted(r["code"] for r in county.regions
+                      if len(r["code"]) == 12 and r["code"][9:] != "000")
+    first_village = villages[0]
+    logins = [
+        (Role.ADMINISTRATOR, "admin", None),
+        (Role.COUNTY_OFFICER, "officer", county.county_code),
+        (Role.VILLAGE_CADRE, "cadre", first_village),
+        # A second cadre and the township's office: no user takes two steps of a case in
+        # a row, and the township reviews and verifies.
+        (Role.VILLAGE_CADRE, "cadre2", first_village),
+        (Role.COUNTY_OFFICER, "township", first_village[:9] + "000"),
+        (Role.STATION_KEEPER, "keeper", first_village),
+        (Role.COOPERATIVE_MANAGER, "coop", county.county_code),
+        (Role.ENTERPRISE, "enterprise", None),
+        (Role.CONSUMER, "consumer", None),
+        (Role.ANALYST, "analyst", None),
+    ]
+    out = []
+    with session_scope(url) as s:
         for role, name, region in logins:
             create_user(s, actor, name, DEMO_PASSWORD, role, region, display_name=name)
             scope = "nationwide"
             if region:
                 scope = f"{region} {s.get(Region, region).name}"
             out.append((role.value, name, DEMO_PASSWORD, scope))
+    world = _world(url, county.county_code, first_village, seed)
+    # The marketplace, the programs and the casework, through their use cases.
+    build_market(world)
+    build_programs(world)
+    build_cases(world)
+    build_voices(world)
+    write_income(world)
+    with session_scope(url) as s:
+        # The county measured from the live register (with the income the ledger traced);
+        # the households at risk become monitoring proposals and proposed cases.
+        from .cases.service import propose_from_assessment
+        from .measure.service import assess_region
+        officer = world.officer
+        result, _ = assess_region(s, officer, county.county_code, DEMO_YEAR)
+        made = propose_from_assessment(s, officer, county.county_code, DEMO_YEAR)
+        proposed = s.scalar(select(func.count()).select_from(MonitoringProposal))
+        m = result.mpi[(result.mpi["level"] == "total") & result.mpi["subgroup"].isna()].iloc[0]
+        f = result.fgt[(result.fgt["level"] == "total") & result.fgt["subgroup"].isna()].iloc[0]
+        console.print(f"assessed {DEMO_YEAR}: {f['headcount_ratio']:.1%} of persons under the "
+                      f"{f['line_yuan']:,.0f}-yuan line; MPI H {m['H']:.1%}, M0 {m['M0']:.4f} "
+                      f"(driven by {m['drivers']}); {proposed} monitoring proposals")
+        world.note(f"cases: {'; '.join(world.ids['cases']) or 'none'} in the first village; "
+                   f"{made['monitoring_entry']} monitoring-entry and {made['exit']} exit cases "
+                   "proposed from the assessment")
+    with session_scope(url) as s:
+        from .quality.service import run_region
+        record, _ = run_region(s, world.officer, county.county_code, DEMO_YEAR, xlsx=False)
+        world.note(f"data quality: {record.findings} findings on the villages' worklists")
+    console.print("the demo county holds:")
+    for line in world.notes:
+        console.print(f"  • {line}")
     return out
+
+
+def _world(url: str, county_code: str, village: str, seed: int) -> World:
+    rng = random.Random(seed)
+    households, in_village = household_ids(url, village)
+    a = actors(county_code, village)
+    return World(url=url, year=DEMO_YEAR, county=county_code, township=village[:9] + "000",
+                 village=village, households=households, village_households=in_village,
+                 rng=rng, **a)
 
 
 DEMO_YEAR = 2024  # the year of the synthetic register's incomes and conditions

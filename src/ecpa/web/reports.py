@@ -16,6 +16,17 @@ from .security import current_actor
 router = APIRouter(include_in_schema=False)
 
 
+def _latest_year(session, region: str) -> int:
+    """The latest year the register holds incomes for in the region (last year if none)."""
+    from sqlalchemy import func, select
+
+    from ..regions.codes import scope_prefix
+    from ..registry.models import Household, Income
+    year = session.scalar(select(func.max(Income.year)).join(Household, Household.id == Income.household_id)
+                          .where(Household.village_code.startswith(scope_prefix(region))))
+    return year or date.today().year - 1
+
+
 @router.get("/reports/path")
 def path_page(request: Request, session: SessionDep, region: str | None = None,
               year: int | None = None, fmt: str = "html") -> Response:
@@ -23,7 +34,7 @@ def path_page(request: Request, session: SessionDep, region: str | None = None,
     if actor is None:
         return signin_required(request)
     region = region or actor.region_code or ""
-    year = year or date.today().year - 1
+    year = year or _latest_year(session, region)
     report = path.path_report(session, actor, region, year)
     if fmt == "xlsx":
         from ..reports.api import XLSX
