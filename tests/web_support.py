@@ -53,18 +53,30 @@ def live_server(db_url):
         yield server
 
 
+_SHARED: dict = {}  # one Playwright and one browser for the whole test session
+
+
 @pytest.fixture(scope="session")
 def browser():
+    """Each test module that imports this fixture gets its own fixture instance, but
+    Playwright's sync API runs once per thread: so every instance shares one browser,
+    closed when the last instance is finished."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed, and CI must run the browser tests")
         pytest.skip("chromium not installed: browser tests skipped")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
+    if not _SHARED:
+        from playwright.sync_api import sync_playwright
+        p = sync_playwright().start()
+        _SHARED.update(playwright=p, users=0, browser=p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]))
+    _SHARED["users"] += 1
+    yield _SHARED["browser"]
+    _SHARED["users"] -= 1
+    if _SHARED["users"] == 0:
+        _SHARED["browser"].close()
+        _SHARED["playwright"].stop()
+        _SHARED.clear()
 
 
 @pytest.fixture
