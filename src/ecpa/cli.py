@@ -1202,3 +1202,6 @@ app.add_typer(loan_app, name="loan")
 app.command("scenario")(scenario)
 app.add_typer(case_app, name="case")
 app.command("recommend")(recommend)
+from .evaluate.cli import evaluate_app  # noqa: E402
+
+app.add_typer(evaluate_app, name="evaluate")
