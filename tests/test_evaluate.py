@@ -343,3 +343,19 @@ def test_api_checks_role_scope_and_input_and_the_cli(registry):
     res = CliRunner().invoke(app, ["evaluate", "impact", "--region", COUNTY, "--baseline", "2023",
                                    "--followup", "2024"])
     assert res.exit_code == 1 and "name one treatment" in res.output
+
+
+def test_the_impact_report_renders_on_the_web_and_as_excel_and_pdf(registry):
+    import io
+    import re
+    import zipfile
+    client, program_id, _ = registry
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    client.post("/signin", data={"username": "officer", "password": PW, "csrf": csrf})
+    q = {"region": COUNTY, "program_id": program_id, "baseline": 2023, "followup": 2024}
+    page = client.get("/reports/impact", params=q, headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 200 and "帮扶有效吗" in page.text
+    assert "DiD" in page.text and "PSM" in page.text and "对照组平衡性" in page.text
+    book = zipfile.ZipFile(io.BytesIO(client.get("/reports/impact", params=q | {"fmt": "xlsx"}).content))
+    assert {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"} <= set(book.namelist())
+    assert client.get("/reports/impact", params=q | {"fmt": "pdf"}).content.startswith(b"%PDF")

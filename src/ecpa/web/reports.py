@@ -45,3 +45,34 @@ def path_page(request: Request, session: SessionDep, region: str | None = None,
     top = max([v["fen"] for v in report["income_path"].values()] + [1])
     return render(request, "report_path.html", actor=actor, report=report, top=top,
                   zh=path.CHANNEL_ZH)
+
+
+@router.get("/reports/impact")
+def impact_page(request: Request, session: SessionDep, region: str | None = None,
+                program_id: int | None = None, measure_kind: str | None = None,
+                baseline: int | None = None, followup: int | None = None,
+                outcome: str = "income_pc", fmt: str = "html") -> Response:
+    """Did it work?  The impact of a program or help measure, with the comparison's
+    balance and the caveats; as a page, Excel or PDF."""
+    from ..evaluate.service import evaluate_impact
+    from ..reports import impact
+    actor = current_actor(request, session)
+    if actor is None:
+        return signin_required(request)
+    region = region or actor.region_code or ""
+    answer = None
+    if (program_id or measure_kind) and baseline and followup:
+        treatment = f"program:{program_id}" if program_id else f"measure:{measure_kind}"
+        answer = evaluate_impact(session, actor, region, treatment, baseline, followup, outcome)
+        title = f"{region} · {treatment} · {baseline}→{followup}"
+        if fmt == "xlsx":
+            from ..reports.api import XLSX
+            return Response(impact.to_xlsx(answer), media_type=XLSX, headers={
+                "Content-Disposition": 'attachment; filename="impact.xlsx"'})
+        if fmt == "pdf":
+            return Response(impact.to_pdf(answer, title), media_type="application/pdf")
+    return render(request, "report_impact.html", actor=actor, answer=answer, region=region,
+                  program_id=program_id, measure_kind=measure_kind, baseline=baseline,
+                  followup=followup, outcome=outcome,
+                  rows=impact.rows(answer) if answer else [],
+                  balance=impact.balance(answer) if answer else [], query=request.url.query)
