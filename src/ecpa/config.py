@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     # SQLite file by default so that one command runs the demo on a fresh machine.
     database_url: str = "sqlite:///ecpa.db"
+    # PostgreSQL connection pool per process (a request may hold two connections briefly).
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
     # Key material for personal data (ID and phone numbers): encryption and keyed hashes.
     secret_key: str | None = None
     host: str = "127.0.0.1"

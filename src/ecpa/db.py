@@ -55,7 +55,9 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            settings = get_settings()
+            engine = create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size,
+                                   max_overflow=settings.db_max_overflow)
         _engines[url] = engine
     return engine
 
@@ -142,6 +144,7 @@ def current_revision(url: str | None = None) -> str | None:
 def import_all_models() -> None:
     """Import every domain package's models so that ``Base.metadata`` is complete."""
     from .api import idempotency as _idempotency  # noqa: F401
+    from .advice import models as _advice  # noqa: F401
     from .campaigns import models as _campaigns  # noqa: F401
     from .cases import models as _cases  # noqa: F401
     from .cooperatives import models as _cooperatives  # noqa: F401

@@ -25,11 +25,14 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_actor(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+def get_actor(token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    """The signed-in user, read in a short session of its own: a route that works in its
+    own transactions (checkout, payment) must not also hold the request's connection."""
     if not token:
         raise NotAuthenticated("sign in first: POST /api/auth/token, then send "
                                "'Authorization: Bearer <token>'")
-    return actor_of(user_for_token(session, token))
+    with session_scope() as session:
+        return actor_of(user_for_token(session, token))
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -16,7 +16,6 @@ from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
 from ..regions.models import Region
 from ..registry.models import Household, Organisation, OrganisationKind
-from ..registry.service import current_status
 from .models import (
     Category,
     Certification,
@@ -31,7 +30,6 @@ from .models import (
 
 OFFICERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER)
 SELLER_ROLES = (*OFFICERS, Role.COOPERATIVE_MANAGER, Role.ENTERPRISE, Role.VILLAGE_CADRE)
-POOR = ("identified", "monitored", "returned", "exited")  # registered, including exited
 
 
 def _region(session: Session, code: str, field: str) -> Region:
@@ -113,14 +111,20 @@ def link_household(session: Session, actor: Actor, seller_id: int, household_id:
 
 def linked_poor_households(session: Session, seller_id: int) -> list[int]:
     """The seller's linked households that are (or were) registered poor."""
-    ids = session.scalars(select(SellerLink.household_id)
-                          .where(SellerLink.seller_id == seller_id)).all()
-    out = []
-    for hid in ids:
-        status, _ = current_status(session, hid)
-        if status is not None and status.value in POOR:
-            out.append(hid)
-    return sorted(out)
+    return poor_households_of(session, [seller_id]).get(seller_id, [])
+
+
+def poor_households_of(session: Session, seller_ids: list[int]) -> dict[int, list[int]]:
+    """For several sellers at once (one query): their linked registered poor households."""
+    from ..registry.models import StatusEvent
+    has_status = (select(StatusEvent.id).where(StatusEvent.household_id == SellerLink.household_id)
+                  .exists())
+    out: dict[int, list[int]] = {}
+    for sid, hid in session.execute(select(SellerLink.seller_id, SellerLink.household_id)
+                                    .where(SellerLink.seller_id.in_(seller_ids), has_status)
+                                    .order_by(SellerLink.seller_id, SellerLink.household_id)):
+        out.setdefault(sid, []).append(hid)
+    return out
 
 
 def certify(session: Session, actor: Actor, seller_id: int, note: str = "") -> Certification:

@@ -30,7 +30,7 @@ from ..ledger.service import Leg, open_account, post
 from ..people.access import Actor, audit, system_actor
 from ..people.models import Role
 from ..regions.models import Region
-from .catalog import linked_poor_households
+from .catalog import poor_households_of
 from .models import (
     CartItem,
     Order,
@@ -150,13 +150,24 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
     region = s.get(Region, ship_to_code)
     if region is None:
         raise InvalidInput(f"no region {ship_to_code} to deliver to", field="ship_to_code")
-    # The lock: SKU rows in ascending id order.
-    skus = s.scalars(select(Sku).where(Sku.id.in_([i.sku_id for i in wanted]))
-                     .order_by(Sku.id).with_for_update()).all()
-    by_id = {sku.id: sku for sku in skus}
+    # What need not be locked is read first, so that the SKU rows stay locked for as few
+    # round trips as possible: products, sellers, their poor households, the delivery.
+    ids = [i.sku_id for i in wanted]
+    info = {sku_id: (weight, product, seller) for sku_id, weight, product, seller in s.execute(
+        select(Sku.id, Sku.weight_g, Product, Seller)
+        .join(Product, Product.id == Sku.product_id).join(Seller, Seller.id == Product.seller_id)
+        .where(Sku.id.in_(ids)))}
     for i, item in enumerate(wanted):
-        if item.sku_id not in by_id:
+        if item.sku_id not in info:
             raise InvalidInput(f"no SKU {item.sku_id}", field=f"items.{i}.sku_id")
+    inactive = [p for _, p, _ in info.values() if not p.active]
+    if inactive:
+        raise Conflict(f"product {inactive[0].name!r} is no longer sold", field="items")
+    poor = poor_households_of(s, sorted({seller.id for _, _, seller in info.values()}))
+    quote = _quote(s, ship_to_code, sum(info[i.sku_id][0] * i.quantity for i in wanted))
+    # The lock: SKU rows in ascending id order.
+    skus = s.scalars(select(Sku).where(Sku.id.in_(ids)).order_by(Sku.id).with_for_update()).all()
+    by_id = {sku.id: sku for sku in skus}
     short = [(by_id[i.sku_id], i.quantity) for i in wanted if by_id[i.sku_id].stock < i.quantity]
     if short:
         if may_release and _has_expired(s, now):
@@ -164,20 +175,11 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
         sku, qty = short[0]
         raise Conflict(f"SKU {sku.code} has {sku.stock} left, {qty} asked", field="items",
                        sku_id=sku.id, available=sku.stock)
-    products = {p.id: p for p in s.scalars(select(Product).where(
-        Product.id.in_({sku.product_id for sku in skus})))}
-    inactive = [p for p in products.values() if not p.active]
-    if inactive:
-        raise Conflict(f"product {inactive[0].name!r} is no longer sold", field="items")
-    sellers = {x.id: x for x in s.scalars(select(Seller).where(
-        Seller.id.in_({p.seller_id for p in products.values()})))}
     pairs = [(by_id[i.sku_id], i.quantity) for i in wanted]
     line_discounts, campaign_id = discount(s, actor, pairs, now) if discount else ([0] * len(pairs), None)
     for sku, qty in pairs:
         sku.stock -= qty
     items_fen = sum(sku.price_fen * qty for sku, qty in pairs)
-    weight = sum(sku.weight_g * qty for sku, qty in pairs)
-    quote = _quote(s, ship_to_code, weight)
     discount_fen = sum(line_discounts)
     order = Order(buyer=buyer, checkout_key=key, state=OrderState.PENDING_PAYMENT,
                   items_fen=items_fen, discount_fen=discount_fen,
@@ -188,12 +190,11 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
                   reserved_until=now + RESERVATION, created_at=now)
     s.add(order)
     s.flush()
-    for (sku, qty), off in zip(pairs, line_discounts):
-        seller = sellers[products[sku.product_id].seller_id]
-        s.add(OrderLine(order_id=order.id, sku_id=sku.id, seller_id=seller.id, quantity=qty,
-                        unit_price_fen=sku.price_fen, discount_fen=off,
-                        amount_fen=sku.price_fen * qty - off,
-                        households=linked_poor_households(s, seller.id)))
+    s.add_all([OrderLine(order_id=order.id, sku_id=sku.id, seller_id=info[sku.id][2].id,
+                         quantity=qty, unit_price_fen=sku.price_fen, discount_fen=off,
+                         amount_fen=sku.price_fen * qty - off,
+                         households=poor.get(info[sku.id][2].id, []))
+               for (sku, qty), off in zip(pairs, line_discounts)])
     if from_cart:
         for c in s.scalars(select(CartItem).where(CartItem.buyer == buyer)):
             s.delete(c)
