@@ -22,7 +22,10 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed when the route function returns, before the response is sent: a client that
+# follows a redirect must find what the request wrote, and a failed commit must not be
+# answered with a success.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_actor(token: Annotated[str | None, Depends(oauth2)]) -> Actor:

@@ -22,6 +22,15 @@ def mount(app: FastAPI) -> None:
                        max_age=12 * 3600, same_site="lax", https_only=False)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(pages.router)
+    from . import dashboard; app.include_router(dashboard.router)  # noqa: E702
+    from . import guidance, reports
+    app.include_router(reports.router)
+    app.include_router(guidance.router)
+    from . import cooperative, station, village
+    app.include_router(village.router)
+    app.include_router(station.router)
+    app.include_router(cooperative.router)
+    from . import shop; app.include_router(shop.router)
 
 
 def wants_html(request: Request) -> bool:
