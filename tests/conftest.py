@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from stdnum.cn import ric
 
+# The browser-test fixtures (live server, headless chromium) for every test module.
+pytest_plugins = ["web_support"]
+
 PG_ADMIN_URL = os.environ.get("ECPA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECRET = "test-secret-key-not-for-production"
 COUNTY = "621221"  # 成县, Longnan, Gansu

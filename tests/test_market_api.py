@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from conftest import COUNTY, PW, VILLAGE_A, login
 from ecpa.db import session_scope
-from ecpa.market import catalog
 from ecpa.people.access import Actor, system_actor
 from ecpa.people.models import Role
 from ecpa.people.service import create_user

@@ -18,7 +18,7 @@ from ecpa.people.models import Role
 from ecpa.people.service import create_user
 from ecpa.registry.importer import import_register
 from ecpa.registry.models import Household
-from web_support import browser, live_server, phone, shot, transfer_size  # noqa: F401
+from web_support import shot, transfer_size
 
 ADMIN = system_actor("test")
 OFFICER = Actor("officer", Role.COUNTY_OFFICER, COUNTY)

@@ -15,7 +15,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import web_support
 from conftest import (
     COUNTY,
     HEADER,
@@ -37,8 +36,6 @@ from ecpa.people.service import create_user
 from ecpa.registry.importer import import_register
 from ecpa.registry.models import Household
 
-# The browser fixtures of web_support, as fixtures of this module.
-browser, live_server, phone = web_support.browser, web_support.live_server, web_support.phone
 ADMIN = system_actor("test")
 OFFICER = Actor("officer", Role.COUNTY_OFFICER, COUNTY)
 YEAR = 2024

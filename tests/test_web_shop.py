@@ -11,7 +11,6 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-import web_support
 from conftest import COUNTY, PW, VILLAGE_A
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -30,7 +29,6 @@ from ecpa.stations.service import set_zone
 from ecpa.trace import service as trace
 
 # The browser-test fixtures (named here so that pytest finds them in this module).
-browser, live_server, phone = web_support.browser, web_support.live_server, web_support.phone
 
 ADMIN = system_actor("test")
 OFFICER = Actor("officer", Role.COUNTY_OFFICER, COUNTY)

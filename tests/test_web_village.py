@@ -14,7 +14,7 @@ import pytest
 from conftest import COUNTY, PW, VILLAGE_A, VILLAGE_B, login
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from web_support import browser, live_server, phone, shot, transfer_size
+from web_support import shot, transfer_size
 
 from ecpa.advice.models import AdviceQuestion
 from ecpa.db import session_scope
@@ -40,7 +40,6 @@ from ecpa.stations.models import AssistedOrder
 ADMIN = system_actor("test")
 OFFICER = Actor("officer", Role.COUNTY_OFFICER, COUNTY)
 BUDGET = 100 * 1024
-FIXTURES = (browser, live_server, phone)  # pytest finds the fixtures here by name
 START = date(2024, 3, 1)  # running chickens: a 160-day cycle ending on 2024-08-08
 
 

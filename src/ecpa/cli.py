@@ -5,7 +5,6 @@ use-case functions of the domain packages, as the local operator (audited as
 from __future__ import annotations
 
 import getpass
-import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
