@@ -9,7 +9,6 @@ audited when it is.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -20,6 +19,10 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
 from ..privacy import mask_phone, protector
+from ..public_input import new_reference
+from ..public_input import normalise_reference as _normalise
+from ..public_input import phone as phone_field
+from ..public_input import text as text_field
 from ..regions.codes import scope_prefix
 from ..regions.models import Level, Region
 from .models import AdviceCategory, AdviceQuestion
@@ -29,27 +32,6 @@ MAX_TEXT = 2000
 MAX_ANSWER = 4000
 MAX_NAME = 60
 PHONE_FIELD = "phone"  # the registry's field name: one kind of personal data, one key
-# No 0/O, 1/I/L: a reference read out over the phone is not misheard.
-_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-
-
-def _text(value: str | None, field: str, limit: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidInput(f"{field} is required", field=field)
-    if len(value) > limit:
-        raise InvalidInput(f"{field} has {len(value)} characters, at most {limit} allowed",
-                           field=field)
-    return value
-
-
-def _phone(value: str | None) -> str | None:
-    value = (value or "").strip().replace(" ", "").replace("-", "")
-    if not value:
-        return None
-    if not value.removeprefix("+").isdigit() or not 5 <= len(value.removeprefix("+")) <= 15:
-        raise InvalidInput("contact_phone must be 5 to 15 digits", field="contact_phone")
-    return value
 
 
 def _category(value: AdviceCategory | str) -> AdviceCategory:
@@ -68,19 +50,12 @@ def _village(session: Session, code: str) -> Region:
 
 
 def _new_reference(session: Session, now: datetime) -> str:
-    while True:
-        body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-        ref = f"A-{now.year}-{body[:4]}-{body[4:]}"
-        if session.scalar(select(AdviceQuestion.id).where(AdviceQuestion.reference == ref)) is None:
-            return ref
+    return new_reference("A", now, lambda ref: session.scalar(
+        select(AdviceQuestion.id).where(AdviceQuestion.reference == ref)) is not None)
 
 
 def normalise_reference(value: str) -> str:
-    """What a person types: any case, spaces, dashes missing."""
-    raw = "".join(ch for ch in value.upper() if ch.isalnum())
-    if len(raw) != 13 or raw[0] != "A" or not raw[1:5].isdigit():
-        return value.strip().upper()
-    return f"A-{raw[1:5]}-{raw[5:9]}-{raw[9:]}"
+    return _normalise("A", value)
 
 
 def ask(session: Session, village_code: str, *, category: AdviceCategory | str, text: str,
@@ -89,12 +64,12 @@ def ask(session: Session, village_code: str, *, category: AdviceCategory | str, 
     """Anyone asks, signed in or not; the question goes to the village's county."""
     village = _village(session, village_code)
     now = now or utcnow()
-    phone = _phone(contact_phone)
+    phone = phone_field(contact_phone)
     q = AdviceQuestion(
         reference=_new_reference(session, now), village_code=village.code,
         county_code=village.code[:6], category=_category(category),
-        text=_text(text, "text", MAX_TEXT, required=True),
-        contact_name=_text(contact_name, "contact_name", MAX_NAME),
+        text=text_field(text, "text", MAX_TEXT, required=True),
+        contact_name=text_field(contact_name, "contact_name", MAX_NAME),
         contact_phone_enc=protector().encrypt(phone, PHONE_FIELD) if phone else None,
         contact_phone_masked=mask_phone(phone) if phone else None, asked_at=now)
     session.add(q)
@@ -181,7 +156,7 @@ def answer(session: Session, actor: Actor, question_id: int, text: str,
     require_role(actor, *ANSWERERS)
     q = _get(session, question_id, lock=True)
     require_region(actor, q.village_code)
-    text = _text(text, "answer", MAX_ANSWER, required=True)
+    text = text_field(text, "answer", MAX_ANSWER, required=True)
     if q.answered_at is not None:
         if q.answer == text:
             return q

@@ -8,7 +8,6 @@ ECPA) in China time, and fall at the end of the last day.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
@@ -21,6 +20,10 @@ from ..market.models import Order, OrderLine, Seller
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role, User
 from ..privacy import mask_phone, protector
+from ..public_input import new_reference
+from ..public_input import normalise_reference as _normalise
+from ..public_input import phone as phone_field
+from ..public_input import text as text_field
 from ..regions.codes import level_of_code, scope_prefix
 from ..regions.models import Level, Region
 from ..registry.models import Household
@@ -45,7 +48,6 @@ REOPEN_DAYS = 15
 # Working days the next office up gets after an escalation.
 ESCALATION_DAYS = 5
 # Reference alphabet: no 0/O, 1/I/L, so it can be read out over the phone.
-_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 @dataclass(frozen=True)
@@ -106,25 +108,6 @@ def china_date(at: datetime) -> date:
 
 # --- small checks ------------------------------------------------------------------------
 
-def _text(value: str | None, field: str, limit: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidInput(f"{field} is required", field=field)
-    if len(value) > limit:
-        raise InvalidInput(f"{field} has {len(value)} characters, at most {limit} allowed",
-                           field=field)
-    return value
-
-
-def _phone(value: str | None) -> str | None:
-    value = (value or "").strip().replace(" ", "").replace("-", "")
-    if not value:
-        return None
-    digits = value.removeprefix("+")
-    if not digits.isdigit() or not 5 <= len(digits) <= 15:
-        raise InvalidInput("contact_phone must be 5 to 15 digits", field="contact_phone")
-    return value
-
 
 def _category(value: Category | str) -> Category:
     try:
@@ -135,20 +118,12 @@ def _category(value: Category | str) -> Category:
 
 
 def _new_reference(session: Session, now: datetime) -> str:
-    # 31^8 ≈ 8.5e11 codes a year: guessing a live one is hopeless without a rate limit.
-    while True:
-        body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-        ref = f"G-{now.year}-{body[:4]}-{body[4:]}"
-        if session.scalar(select(Grievance.id).where(Grievance.reference == ref)) is None:
-            return ref
+    return new_reference("G", now, lambda ref: session.scalar(
+        select(Grievance.id).where(Grievance.reference == ref)) is not None)
 
 
 def normalise_reference(value: str) -> str:
-    """Accept what a person types: any case, spaces, dashes missing."""
-    raw = "".join(ch for ch in value.upper() if ch.isalnum())
-    if len(raw) != 13 or raw[0] != "G" or not raw[1:5].isdigit():
-        return value.strip().upper()
-    return f"G-{raw[1:5]}-{raw[5:9]}-{raw[9:]}"
+    return _normalise("G", value)
 
 
 def _filer_kind(actor: Actor | None) -> FilerKind:
@@ -300,11 +275,11 @@ def file_grievance(
     named unless the grievance is that it was left out (so it is not registered)."""
     now = now or utcnow()
     category = _category(category)
-    text = _text(text, "text", MAX_TEXT, required=True)
+    text = text_field(text, "text", MAX_TEXT, required=True)
     kind = _filer_kind(actor)
-    contact_name = _text(contact_name, "contact_name", MAX_NAME,
+    contact_name = text_field(contact_name, "contact_name", MAX_NAME,
                          required=kind is FilerKind.STATION)
-    phone = _phone(contact_phone)
+    phone = phone_field(contact_phone)
 
     household = None
     if household_id is not None:
@@ -426,7 +401,7 @@ def act(session: Session, actor: Actor, grievance_id: int, action: str, *, note:
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}; one of: {', '.join(ACTIONS)}",
                            field="action")
-    note = _text(note, "note", MAX_TEXT, required=action in ("comment", "resolve", "reject"))
+    note = text_field(note, "note", MAX_TEXT, required=action in ("comment", "resolve", "reject"))
     g = session.scalar(select(Grievance).where(Grievance.id == grievance_id).with_for_update())
     if g is None:
         raise NotFound(f"no grievance {grievance_id}", grievance_id=grievance_id)
@@ -511,7 +486,7 @@ def reopen(session: Session, reference: str, reason: str, now: datetime | None =
     """The filer disagrees with the resolution within REOPEN_DAYS: back to the office
     that answered, with a fresh deadline."""
     now = now or utcnow()
-    reason = _text(reason, "reason", MAX_TEXT, required=True)
+    reason = text_field(reason, "reason", MAX_TEXT, required=True)
     g = _by_reference(session, reference, lock=True)
     if g.status not in (Status.RESOLVED, Status.REJECTED):
         raise Conflict(f"grievance is {g.status.value}; only a resolved or rejected grievance "
