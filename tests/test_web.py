@@ -66,7 +66,7 @@ def test_the_consumer_way_in_on_a_cheap_phone(store, live_server, phone):
 
 def test_public_pages_fit_the_budget(store, live_server, phone):
     for path in ("/", f"/pavilions/{COUNTY}", f"/products/{store['product']}", "/search?q=蜂蜜",
-                 "/signin", f"/notices/{VILLAGE_A}"):
+                 "/signin", f"/notices/{VILLAGE_A}", "/grievances/new", "/grievances/track"):
         size = transfer_size(phone, live_server.url + path)
         assert 0 < size < BUDGET, (path, size)
 

@@ -23,7 +23,8 @@ def mount(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(pages.router)
     from . import dashboard; app.include_router(dashboard.router)  # noqa: E702
-    from . import guidance, reports
+    from . import guidance, reports, targeting
+    app.include_router(targeting.router)
     app.include_router(reports.router)
     app.include_router(guidance.router)
     from . import cooperative, station, village
