@@ -231,3 +231,22 @@ def test_the_assessment_proposes_cases_for_an_officer(db_url, village):
         cases.take_step(s, COUNTY_1, exit_case["id"], "income verified")
         cases.take_step(s, CADRE_1, exit_case["id"])
         assert cases.get_case(s, exit_case["id"]).step == 2
+
+
+def test_a_closed_case_stays_closed_and_cases_are_for_officials(db_url, village):
+    hid, day = village["identified"], date(2024, 6, 1)
+    with session_scope(db_url) as s:
+        cid = cases.open_case(s, CADRE_1, "exit", hid, "income above the line", today=day).id
+        for who in (CADRE_2, TOWNSHIP_1, CADRE_1):
+            cases.take_step(s, who, cid, today=day)
+        a = cases.object_to(s, cid, "a", "still ill", today=day + timedelta(days=1))
+        b = cases.object_to(s, cid, "b", "has debts", today=day + timedelta(days=1))
+        cases.review_objection(s, TOWNSHIP_2, a.id, True, "confirmed")
+        cases.review_objection(s, TOWNSHIP_2, b.id, False, "not so")  # must not revive it
+        assert cases.get_case(s, cid).state is CaseState.REJECTED
+        with pytest.raises(PermissionDenied):
+            cases.queue(s, Actor("shopper", Role.CONSUMER), COUNTY)
+        with pytest.raises(InvalidInput):
+            cases.queue(s, COUNTY_1, COUNTY, state="bogus")
+        with pytest.raises(InvalidInput, match="maps field names"):
+            cases.open_case(s, CADRE_1, "data_change", hid, "x", {"fields": ["address"]})

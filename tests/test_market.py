@@ -256,3 +256,39 @@ def test_a_refund_lost_between_commit_and_gateway_is_sent_by_the_next_run(db_url
     assert gw.refunds == [(start.reference, order["total_fen"])]
     with session_scope(db_url) as s:
         assert s.get(Sku, shop["walnut"]).stock == 50 and balance(s, orders.IN_TRANSIT) == 0
+
+
+def test_a_second_payment_goes_back_alone_and_the_order_completes(db_url, shop):
+    f = session_factory(db_url)
+    order = orders.checkout(f, buyer(1), "k", [orders.Item(shop["walnut"], 1)], ship_to_code=COUNTY)
+    gw = payments.gateway_named("test")
+    first = payments.start_payment(f, buyer(1), order["id"])
+    with session_scope(db_url) as s:  # a second payment, as a second tap on another phone would
+        from ecpa.market.models import Payment, PaymentState
+        s.add(Payment(order_id=order["id"], gateway="test", reference="pay_second",
+                      amount_fen=first.amount_fen, state=PaymentState.PENDING))
+    for ref in (first.reference, "pay_second"):
+        body, sig = gw.callback(ref, first.amount_fen)
+        outcome = payments.handle_callback(f, "test", body, sig)["outcome"]
+    assert outcome == "refunded_paid" and gw.refunds == [("pay_second", first.amount_fen)]
+    orders.ship(f, COOP_MANAGER, order["id"], "邮政", "EMS9")
+    done = orders.complete(f, buyer(1), order["id"])
+    assert done["state"] == "completed" and done["refunded_fen"] == 0
+    with session_scope(db_url) as s:
+        assert balance(s, orders.IN_TRANSIT) == 0
+
+
+def test_refunds_after_shipment_need_the_seller_and_keys_are_not_a_way_in(db_url, shop):
+    f = session_factory(db_url)
+    order = orders.checkout(f, buyer(1), "k", [orders.Item(shop["walnut"], 1)], ship_to_code=COUNTY)
+    pay(db_url, buyer(1), order["id"])
+    with pytest.raises(InvalidInput, match="name the lines"):
+        orders.refund(f, buyer(1), order["id"], "r", [], "x")
+    orders.ship(f, COOP_MANAGER, order["id"], "邮政", "EMS9")
+    with pytest.raises(PermissionDenied):
+        orders.refund(f, buyer(1), order["id"], "r1", None, "I want my money and the walnuts")
+    with pytest.raises(Conflict, match="shipped; ask for a refund"):
+        orders.cancel(f, buyer(1), order["id"])
+    orders.refund(f, COOP_MANAGER, order["id"], "r2", None, "lost by the courier")
+    with pytest.raises(PermissionDenied):  # a stranger replaying the key learns nothing
+        orders.refund(f, buyer(2), order["id"], "r2", None, "x")

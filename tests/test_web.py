@@ -89,6 +89,9 @@ def test_signin_csrf_and_attempt_limit(store):
     ok = client.post("/signin", data={"username": "alice", "password": PW, "csrf": token,
                                       "next": "https://evil.example/"}, follow_redirects=False)
     assert ok.status_code == 303 and ok.headers["location"] == "/"  # never an open redirect
+    for sneaky in ("///evil.example", "//evil.example", "/\\evil.example"):
+        r = client.get("/lang/en", params={"next": sneaky}, follow_redirects=False)
+        assert r.headers["location"] == "/", sneaky
     assert client.get("/api/health").json()["status"] == "ok"
 
 

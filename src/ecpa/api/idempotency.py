@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,9 +67,14 @@ def _begin(caller: str, key: str, request_hash: str):
                 return _error(409, "conflict", "a request with this Idempotency-Key just failed; retry")
             if row.state == "running":
                 if row.created_at < utcnow() - ABANDONED:
-                    # Its server died mid-request: the key is free again.
-                    row.request_hash, row.created_at = request_hash, utcnow()
-                    return None
+                    # Its server died mid-request: the key is free again — for one taker
+                    # only (compare and set on the old start time).
+                    taken = s.execute(update(IdempotencyRecord).where(
+                        IdempotencyRecord.id == row.id, IdempotencyRecord.state == "running",
+                        IdempotencyRecord.created_at == row.created_at)
+                        .values(request_hash=request_hash, created_at=utcnow()))
+                    if taken.rowcount == 1:
+                        return None
                 return _error(409, "conflict", "a request with this Idempotency-Key is in progress")
             if row.request_hash != request_hash:
                 return _error(422, "invalid_input",
@@ -106,11 +112,14 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             return replay
         response = None
         body = b""
+        complete = False
         try:
             response = await call_next(request)
             chunks = [chunk async for chunk in response.body_iterator]
             body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+            complete = True
         finally:
-            await run_in_threadpool(_finish, caller, key, response, body)
+            # A response not read in full is not kept: the key is freed for a retry.
+            await run_in_threadpool(_finish, caller, key, response if complete else None, body)
         return Response(body, status_code=response.status_code, headers=dict(response.headers),
                         media_type=response.media_type)

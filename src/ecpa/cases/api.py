@@ -75,6 +75,7 @@ def notices(village_code: str, session: SessionDep) -> dict:
 
 @router.get("/{case_id}")
 def show(case_id: int, session: SessionDep, actor: ActorDep) -> dict:
+    service.require_official(actor)
     case = service.get_case(session, case_id)
     from ..people.access import require_region
     require_region(actor, case.village_code)

@@ -112,6 +112,8 @@ def _check_payload(session: Session, kind: CaseKind, household: Household, paylo
         return {}
     if kind is CaseKind.DATA_CHANGE:
         fields = payload.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise InvalidInput("payload.fields maps field names to new values", field="payload.fields")
         if not fields:
             raise InvalidInput("a data change names the fields to change", field="payload.fields")
         out = {}
@@ -359,7 +361,13 @@ def review_objection(session: Session, actor: Actor, objection_id: int, upheld: 
         raise InvalidInput("write the review's finding", field="review")
     objection.upheld, objection.reviewed_by = upheld, actor.username
     objection.review, objection.reviewed_at = review, utcnow()
-    _log(session, actor, case, current_step(case).key, "upheld" if upheld else "dismissed", review)
+    step = current_step(case)
+    _log(session, actor, case, step.key if step else "-", "upheld" if upheld else "dismissed", review)
+    if case.state is not CaseState.OBJECTED:
+        # Already rejected or withdrawn (another objection upheld): the review is kept,
+        # the case stays closed.
+        session.flush()
+        return case
     if upheld:
         return _close(session, case, CaseState.REJECTED)
     still_open = session.scalar(select(Objection.id).where(Objection.case_id == case.id,
@@ -369,6 +377,15 @@ def review_objection(session: Session, actor: Actor, objection_id: int, upheld: 
         case.notice_end = today + timedelta(days=current_step(case).notice_days)
     session.flush()
     return case
+
+
+OFFICIALS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.VILLAGE_CADRE)
+
+
+def require_official(actor: Actor) -> None:
+    """Cases name households and why: only officials read them (region-scoped)."""
+    from ..people.access import require_role
+    require_role(actor, *OFFICIALS)
 
 
 def case_view(session: Session, case: Case, *, detail: bool = True) -> dict:
@@ -408,13 +425,17 @@ def case_view(session: Session, case: Case, *, detail: bool = True) -> dict:
 def queue(session: Session, actor: Actor, region: str | None = None,
           state: str | None = None, kind: str | None = None, limit: int = 200) -> list[dict]:
     """The cases of a region, the next step of each, and whether this user may take it."""
+    require_official(actor)
     region = region or actor.region_code or ""
     if region:
         require_region(actor, region)
     q = select(Case).where(Case.village_code.startswith(region))
-    q = q.where(Case.state == CaseState(state)) if state else q.where(Case.state.in_(LIVE))
-    if kind:
-        q = q.where(Case.kind == CaseKind(kind))
+    try:
+        q = q.where(Case.state == CaseState(state)) if state else q.where(Case.state.in_(LIVE))
+        if kind:
+            q = q.where(Case.kind == CaseKind(kind))
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="state" if state else "kind") from None
     out = []
     for case in session.scalars(q.order_by(Case.id).limit(limit)):
         view = case_view(session, case, detail=False)

@@ -210,6 +210,7 @@ class PaymentState(StrEnum):
     PENDING = "pending"
     CAPTURED = "captured"
     FAILED = "failed"
+    REFUNDED = "refunded"  # captured for an order that was no longer waiting, sent back
 
 
 class Payment(Base):

@@ -282,27 +282,35 @@ def cancel(session_factory: Callable[[], Session], actor: Actor, order_id: int,
         if order.state is not OrderState.PAID:
             raise Conflict(f"order {order_id} is {order.state.value}; ask for a refund of its lines",
                            field="order_id")
-    return refund(session_factory, actor, order_id, f"cancel:{order_id}", None, reason)
+    return refund(session_factory, actor, order_id, f"cancel:{order_id}", None, reason,
+                  only_paid=True)
 
 
 def refund(session_factory: Callable[[], Session], actor: Actor, order_id: int, key: str,
-           line_ids: list[int] | None, reason: str) -> dict:
+           line_ids: list[int] | None, reason: str, *, only_paid: bool = False) -> dict:
     """Refund some lines (their amounts) or, with no lines, what is left of the order
     (the delivery fee included).  Idempotent by ``key``; unshipped goods go back to
     stock.  After completion the sellers have been paid: a return is not handled here."""
     if not reason.strip():
         raise InvalidInput("say why", field="reason")
+    if line_ids is not None and not line_ids:
+        raise InvalidInput("name the lines to refund, or none for the whole order", field="line_ids")
     with session_factory() as s, s.begin():
+        order = _order(s, order_id, lock=True)
+        require_party(s, actor, order)
         done = s.scalar(select(Refund).where(Refund.key == key))
         if done is not None:
             if done.order_id != order_id:
-                raise Conflict(f"refund key {key!r} was used for order {done.order_id}", field="key")
-            return order_view(s, _order(s, order_id))
-        order = _order(s, order_id, lock=True)
-        require_party(s, actor, order)
-        if order.state not in (OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED):
-            raise Conflict(f"order {order_id} is {order.state.value}: nothing to refund",
-                           field="order_id")
+                raise Conflict(f"refund key {key!r} was used for another order", field="key")
+            return order_view(s, order)
+        allowed = (OrderState.PAID,) if only_paid else (
+            OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED)
+        if order.state not in allowed:
+            raise Conflict(f"order {order_id} is {order.state.value}: nothing to refund"
+                           + (" by cancelling" if only_paid else ""), field="order_id")
+        if order.state is not OrderState.PAID:
+            # Goods on their way or delivered: the seller or an officer agrees to refund.
+            require_party(s, actor, order, buyer=False)
         payment = _captured_payment(s, order)
         open_lines = s.scalars(select(OrderLine).where(OrderLine.order_id == order.id,
                                                        OrderLine.refunded.is_(False))
@@ -342,10 +350,15 @@ def send_pending_refunds(session_factory: Callable[[], Session], limit: int = 10
     from .models import Payment
     from .payments import gateway_named
     with session_factory() as s:
+        # A refund goes back through the order's captured payment; a late payment's
+        # refund ("late:<reference>") through that payment itself.
         pending = s.execute(select(Refund.id, Refund.key, Refund.amount_fen, Payment.gateway,
                                    Payment.reference)
                             .join(Payment, (Payment.order_id == Refund.order_id)
-                                  & (Payment.state == PaymentState.CAPTURED))
+                                  & (((Payment.state == PaymentState.CAPTURED)
+                                      & ~Refund.key.startswith("late:"))
+                                     | ((Payment.state == PaymentState.REFUNDED)
+                                        & (Refund.key == "late:" + Payment.reference))))
                             .where(Refund.sent_at.is_(None), Refund.amount_fen > 0)
                             .order_by(Refund.id).limit(limit)).all()
     for rid, key, amount, gateway, reference in pending:

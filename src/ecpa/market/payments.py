@@ -130,7 +130,7 @@ def start_payment(session_factory: Callable[[], Session], actor: Actor, order_id
     gw = gateway_named(gateway)
     ensure_accounts(session_factory, gateway)
     with session_factory() as s, s.begin():
-        order = _order(s, order_id)
+        order = _order(s, order_id, lock=True)  # two "pay" taps make one payment
         require_party(s, actor, order, seller=False)
         if order.state is not OrderState.PENDING_PAYMENT:
             raise Conflict(f"order {order_id} is {order.state.value}, not awaiting payment",
@@ -205,12 +205,14 @@ def _capture(s: Session, payment: Payment, now: datetime) -> str:
     if order.state is OrderState.PENDING_PAYMENT:
         order.state, order.paid_at = OrderState.PAID, now
         return "captured"
-    # Paid for an order whose stock went back (expired) or that was cancelled: the money
-    # goes straight back.
+    # Paid for an order whose stock went back (expired), that was cancelled, or that
+    # another payment already paid: this payment goes straight back, and only this one.
     post(s, _GATEWAY_ACTOR, f"market:payment:{payment.reference}:refund", now.date(),
          f"order {order.id}: paid after {order.state.value}, refunded",
          [Leg(IN_TRANSIT, payment.amount_fen), Leg(gateway_account(payment.gateway), -payment.amount_fen)])
-    order.refunded_fen += payment.amount_fen
+    payment.state = PaymentState.REFUNDED
+    if order.state in (OrderState.EXPIRED, OrderState.CANCELLED):
+        order.refunded_fen += payment.amount_fen
     s.add(Refund(order_id=order.id, key=f"late:{payment.reference}", amount_fen=payment.amount_fen,
                  reason=f"paid after the order was {order.state.value}", created_by="payment-gateway"))
     return f"refunded_{order.state.value}"

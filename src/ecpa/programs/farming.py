@@ -195,9 +195,11 @@ def report_loss(session: Session, actor: Actor, program_id: int, household_id: i
     return e
 
 
-def _enrolment(session: Session, program_id: int, household_id: int) -> Enrolment:
-    e = session.scalar(select(Enrolment).where(Enrolment.program_id == program_id,
-                                               Enrolment.household_id == household_id))
+def _enrolment(session: Session, program_id: int, household_id: int,
+               lock: bool = False) -> Enrolment:
+    q = select(Enrolment).where(Enrolment.program_id == program_id,
+                                Enrolment.household_id == household_id)
+    e = session.scalar(q.with_for_update() if lock else q)
     if e is None:
         raise NotFound(f"household {household_id} is not enrolled in program {program_id}")
     return e
@@ -208,7 +210,7 @@ def buy_back(session: Session, actor: Actor, program_id: int, household_id: int,
     """Buy a delivery back at the protective price for its grade; idempotent by ``key``."""
     require_role(actor, *MANAGERS)
     program = _program(session, program_id)
-    e = _enrolment(session, program_id, household_id)
+    e = _enrolment(session, program_id, household_id, lock=True)  # against a settlement
     done = session.scalar(select(BuyBack).where(BuyBack.key == key))
     if done is not None:
         if (done.enrolment_id, done.quantity, done.grade) != (e.id, quantity, grade):
@@ -268,8 +270,12 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
     the households already paid and pays each of the others once.  ``after_each`` is
     called for every household once its batch is committed."""
     require_role(actor, *MANAGERS)
+    if day > date.today():
+        raise InvalidInput(f"a settlement is dated today or earlier, not {day}", field="date")
     with session_factory() as s:
         program = _program(s, program_id)
+        coop = s.get(Organisation, program.cooperative_id)
+        require_region(actor, coop.region_code)  # the cooperative's county, or an administrator
         acc = _accounts(program)
         enrolments = s.execute(select(Enrolment.household_id, Enrolment.units)
                                .where(Enrolment.program_id == program_id)
@@ -286,10 +292,13 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
             keys = {hid: f"farm:{program_id}:settle:{hid}" for hid in households}
             done = set(s.scalars(select(Transaction.key)
                                  .where(in_list(s, Transaction.key, list(keys.values())))))
+            # Locked: a buy-back for these households waits until the batch is settled
+            # (and is then refused), so none is left on an emptied account.
             enrolment_of = dict(s.execute(
                 select(Enrolment.id, Enrolment.household_id)
                 .where(Enrolment.program_id == program_id,
-                       in_list(s, Enrolment.household_id, households))).all())
+                       in_list(s, Enrolment.household_id, households))
+                .order_by(Enrolment.id).with_for_update()).all())
             bought = {enrolment_of[eid]: total for eid, total in s.execute(
                 select(BuyBack.enrolment_id, sa_func.sum(BuyBack.amount_fen))
                 .where(in_list(s, BuyBack.enrolment_id, list(enrolment_of)))
@@ -298,7 +307,8 @@ def settle(session_factory: Callable[[], Session], actor: Actor, program_id: int
             loans = {loan.household_id: loan for loan in s.scalars(
                 select(Loan).where(Loan.repay_from_program_id == program_id,
                                    Loan.status == LoanStatus.ACTIVE,
-                                   in_list(s, Loan.household_id, households)))}
+                                   in_list(s, Loan.household_id, households))
+                .order_by(Loan.id).with_for_update())}
             repaid_before = dict(s.execute(
                 select(LoanRepayment.key, LoanRepayment.amount_fen)
                 .where(in_list(s, LoanRepayment.key, list(keys.values())))).all())

@@ -138,8 +138,11 @@ def create_product(session: Session, actor: Actor, *, name: str, lender_name: st
     return product
 
 
-def _loan(session: Session, loan_id: int) -> Loan:
-    loan = session.get(Loan, loan_id)
+def _loan(session: Session, loan_id: int, lock: bool = True) -> Loan:
+    """The loan, its row locked: repayments, disbursement and write-off of one loan run
+    one after another (each replays the book and appends to it)."""
+    q = select(Loan).where(Loan.id == loan_id)
+    loan = session.scalar(q.with_for_update() if lock else q)
     if loan is None:
         raise NotFound(f"no loan {loan_id}")
     return loan
@@ -389,7 +392,7 @@ def position(session: Session, loan: Loan, as_of: date) -> dict:
 
 def show(session: Session, actor: Actor, loan_id: int, as_of: date) -> dict:
     require_role(actor, *LENDERS, Role.ANALYST, Role.VILLAGE_CADRE)
-    loan = _loan(session, loan_id)
+    loan = _loan(session, loan_id, lock=False)
     _household(session, actor, loan.household_id)
     return position(session, loan, as_of)
 

@@ -25,7 +25,11 @@ router = APIRouter(include_in_schema=False)
 def _safe_next(value: str | None) -> str:
     """Only a path on this site (never an open redirect)."""
     parsed = urlparse(value or "/")
-    return value if value and not parsed.scheme and not parsed.netloc and value.startswith("/") else "/"
+    # "//host" and "/\\host" are read by browsers as another site.
+    if (not value or parsed.scheme or parsed.netloc or not value.startswith("/")
+            or value[1:2] in ("/", "\\") or "\\" in value):
+        return "/"
+    return value
 
 
 def signin_required(request: Request) -> RedirectResponse:

@@ -90,7 +90,7 @@ def upgrade() -> None:
     sa.Column('gateway', sa.String(length=32), nullable=False),
     sa.Column('reference', sa.String(length=100), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
-    sa.Column('state', sa.Enum('pending', 'captured', 'failed', name='payment_state', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('state', sa.Enum('pending', 'captured', 'failed', 'refunded', name='payment_state', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('captured_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['order_id'], ['market_order.id'], name=op.f('fk_market_payment_order_id_market_order')),
