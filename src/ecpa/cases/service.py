@@ -379,7 +379,8 @@ def review_objection(session: Session, actor: Actor, objection_id: int, upheld: 
     return case
 
 
-OFFICIALS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.VILLAGE_CADRE)
+# The station keeper files applications for villagers and follows them (its village only).
+OFFICIALS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.VILLAGE_CADRE, Role.STATION_KEEPER)
 
 
 def require_official(actor: Actor) -> None:
