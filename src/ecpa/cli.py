@@ -487,17 +487,16 @@ def serve(host: Optional[str] = None, port: Optional[int] = None) -> None:
 
 # --- cooperatives (thin: every command calls ecpa.cooperatives.service) ---------------------
 
-def _day(value: Optional[str], option: str = "--date") -> date:
+def _day(value: Optional[str], option: str = "--date", today_if_empty: bool = True) -> Optional[date]:
+    """An option's date; when it was not given, today (or None)."""
     try:
-        return date.fromisoformat(value) if value else date.today()
+        return date.fromisoformat(value) if value else (date.today() if today_if_empty else None)
     except ValueError:
         err.print(f"[red]error:[/red] {option} {value!r} is not YYYY-MM-DD")
         raise typer.Exit(2) from None
 
 
-def _yuan(fen: int) -> str:
-    sign, (y, f) = "-" if fen < 0 else "", divmod(abs(fen), 100)
-    return f"{sign}{y:,}.{f:02d}"
+from .money import yuan as _yuan  # noqa: E402
 
 
 @coop_app.command("models")
@@ -673,14 +672,6 @@ def _print_statement(st: dict) -> None:
 
 # --- livelihoods (thin: every command calls ecpa.livelihoods.service) -----------------------
 
-def _lh_date(value: Optional[str], option: str) -> Optional[date]:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        err.print(f"[red]error:[/red] {option} {value!r} is not YYYY-MM-DD")
-        raise typer.Exit(2) from None
-
-
 def _lh_fen(value: Optional[str], option: str, negative: bool = False) -> Optional[int]:
     """Yuan as typed (``1234.5``) to integer fen, exactly."""
     from .registry.vocab import money_fen
@@ -705,8 +696,7 @@ def _lh_choice(enum_cls, value: str, option: str):
 
 
 def _lh_money(fen: int) -> str:
-    sign, (y, f) = "-" if fen < 0 else "", divmod(abs(fen), 100)
-    return f"{sign}{y:,}.{f:02d} yuan"
+    return f"{_yuan(fen)} yuan"
 
 
 @livelihoods_app.command("training-add")
@@ -725,13 +715,13 @@ def livelihoods_training_add(
     from .db import session_scope
     from .livelihoods import service
     from .livelihoods.models import TrainingTopic
-    first = _lh_date(start, "--start")
+    first = _day(start, "--start", today_if_empty=False)
     try:
         with session_scope() as s:
             t = service.create_training(
                 s, _actor(), title=title, topic=_lh_choice(TrainingTopic, topic, "--topic"),
                 organiser=organiser, organiser_id=organiser_id, region_code=region,
-                start_date=first, end_date=_lh_date(end, "--end") or first, hours=hours,
+                start_date=first, end_date=_day(end, "--end", today_if_empty=False) or first, hours=hours,
                 external_attendees=external)
             tid = t.id
     except EcpaError as exc:
@@ -755,7 +745,7 @@ def livelihoods_attend(
             a = service.record_attendance(
                 s, _actor(), training_id, member_id, completed=not not_completed,
                 certificate_no=certificate, subsidy_fen=_lh_fen(subsidy, "--subsidy") or 0,
-                paid_on=_lh_date(paid_on, "--paid-on"))
+                paid_on=_day(paid_on, "--paid-on", today_if_empty=False))
             done, paid = a.completed, a.subsidy_fen
     except EcpaError as exc:
         _fail(exc)
@@ -781,7 +771,7 @@ def livelihoods_shop_open(
         with session_scope() as s:
             shop = service.open_shop(s, _actor(), member_id, name=name,
                                      kind=_lh_choice(ShopKind, kind, "--kind"),
-                                     opened_on=_lh_date(opened, "--opened"), platform=platform,
+                                     opened_on=_day(opened, "--opened", today_if_empty=False), platform=platform,
                                      training_id=training)
             sid = shop.id
     except EcpaError as exc:
@@ -796,7 +786,7 @@ def livelihoods_shop_close(shop_id: int, on: Annotated[str, typer.Option("--date
     from .livelihoods import service
     try:
         with session_scope() as s:
-            service.close_shop(s, _actor(), shop_id, _lh_date(on, "--date"))
+            service.close_shop(s, _actor(), shop_id, _day(on, "--date", today_if_empty=False))
     except EcpaError as exc:
         _fail(exc)
     console.print(f"shop {shop_id} closed on {on}")
@@ -842,9 +832,9 @@ def livelihoods_job_add(
             job = service.add_job(
                 s, _actor(), member_id, kind=_lh_choice(JobKind, kind, "--kind"),
                 wage_basis=_lh_choice(WageBasis, basis, "--basis"), wage_fen=_lh_fen(wage, "--wage"),
-                start_date=_lh_date(start, "--start"), employer_id=employer_id,
+                start_date=_day(start, "--start", today_if_empty=False), employer_id=employer_id,
                 employer_name=employer, title=title, transfer=transfer,
-                end_date=_lh_date(end, "--end"))
+                end_date=_day(end, "--end", today_if_empty=False))
             jid, who = job.id, job.employer_name
     except EcpaError as exc:
         _fail(exc)
@@ -866,7 +856,7 @@ def livelihoods_pay_wage(
         with session_scope() as s:
             w = service.pay_wage(s, _actor(), job_id, period, key=key,
                                  amount_fen=_lh_fen(amount, "--amount"), days=days,
-                                 paid_on=_lh_date(paid_on, "--paid-on"))
+                                 paid_on=_day(paid_on, "--paid-on", today_if_empty=False))
             fen = w.amount_fen
     except EcpaError as exc:
         _fail(exc)
@@ -880,7 +870,7 @@ def livelihoods_job_end(job_id: int, on: Annotated[str, typer.Option("--date", h
     from .livelihoods import service
     try:
         with session_scope() as s:
-            service.end_job(s, _actor(), job_id, _lh_date(on, "--date"))
+            service.end_job(s, _actor(), job_id, _day(on, "--date", today_if_empty=False))
     except EcpaError as exc:
         _fail(exc)
     console.print(f"job {job_id} ended on {on}")

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..cli import _actor, _fail, _household_id, console
+from ..cli import _actor, _day, _fail, _household_id, console
 from ..errors import EcpaError
 
 farm_app = typer.Typer(help="Contract farming that costs nothing: advance, buy-back, settlement.",
@@ -22,10 +22,7 @@ loan_app = typer.Typer(help="Microloans: products, loans, repayments, arrears, w
 
 
 def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from None
+    return _day(value, option, today_if_empty=False)
 
 
 def _json(data) -> None:

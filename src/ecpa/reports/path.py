@@ -115,9 +115,7 @@ def path_report(session: Session, actor: Actor, region: str, year: int,
     return report
 
 
-def _yuan(fen: int) -> str:
-    sign, (y, f) = "-" if fen < 0 else "", divmod(abs(int(fen)), 100)
-    return f"{sign}{y:,}.{f:02d}"
+from ..money import yuan as _yuan  # noqa: E402
 
 
 CHANNEL_ZH = {"industry": "产业", "entrepreneurship": "创业", "employment": "就业", "financial": "金融",

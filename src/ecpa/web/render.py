@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from ..money import yuan as money_yuan
 from . import i18n
 from .security import csrf_token
 
@@ -21,8 +22,8 @@ env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)
 def yuan(fen: int | None) -> str:
     if fen is None:
         return "–"
-    sign, (y, f) = "-" if fen < 0 else "", divmod(abs(int(fen)), 100)
-    return f"{sign}¥{y:,}.{f:02d}"
+    text = money_yuan(fen)
+    return f"-¥{text[1:]}" if text.startswith("-") else f"¥{text}"
 
 
 env.filters["yuan"] = yuan
