@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # Lifetime of an API bearer token.
     token_hours: int = 12
+    # How long a process may keep a checked bearer token in memory instead of asking the
+    # database on every request: a disabled account is refused after at most this long.
+    token_cache_seconds: int = 30
     # Domain of the GS1 Digital Link URIs in batch QR codes (ECPA's own resolver, if any).
     trace_resolver: str = "https://id.gs1.org"
 

@@ -13,19 +13,22 @@ from ..errors import EcpaError
 
 def create_app() -> FastAPI:
     from ..campaigns.api import router as campaigns_router
-    from ..cases.api import public_router as cases_public_router, router as cases_router
+    from ..cases.api import public_router as cases_public_router
+    from ..cases.api import router as cases_router
     from ..cooperatives.api import router as cooperatives_router
     from ..grievances.api import router as grievances_router
     from ..ledger.api import router as ledger_router
     from ..livelihoods.api import router as livelihoods_router
     from ..market.api import router as market_router
     from ..measure.api import router as measure_router
-    from ..programs.api import loans_router, router as programs_router
     from ..people.api import router as people_router
+    from ..programs.api import loans_router
+    from ..programs.api import router as programs_router
     from ..regions.api import router as regions_router
     from ..registry.api import router as registry_router
     from ..stations.api import router as stations_router
-    from ..trace.api import public_router as trace_public_router, router as trace_router
+    from ..trace.api import public_router as trace_public_router
+    from ..trace.api import router as trace_router
 
     app = FastAPI(
         title="ECPA",
@@ -82,9 +85,9 @@ def create_app() -> FastAPI:
     app.include_router(quality_router)
     app.include_router(market_router)
     app.include_router(cases_router)
+    from ..guidance.api import router as guidance_router
     from ..recommend.api import router as recommend_router
     from ..reports.api import router as reports_router
-    from ..guidance.api import router as guidance_router
     app.include_router(guidance_router)
     app.include_router(reports_router)
     app.include_router(recommend_router)

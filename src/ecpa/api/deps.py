@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from ..db import session_scope
+from ..config import get_settings
+from ..db import session_scope, utcnow
 from ..errors import NotAuthenticated
 from ..people.access import Actor
 from ..people.service import actor_of, user_for_token
@@ -28,14 +32,53 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+class _TokenCache:
+    """Checked tokens kept for ``token_cache_seconds`` (never past their expiry), so that
+    a busy buyer's every request does not cost a database round trip.  Keyed by the
+    token's hash; the lock because sync routes run in a thread pool."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: TTLCache | None = None
+
+    def get(self, key: str) -> Actor | None:
+        with self._lock:
+            hit = self._cache.get(key) if self._cache is not None else None
+        if hit is None or hit[1] <= utcnow():
+            return None
+        return hit[0]
+
+    def put(self, key: str, actor: Actor, expires_at) -> None:
+        seconds = get_settings().token_cache_seconds
+        if seconds <= 0:
+            return
+        with self._lock:
+            if self._cache is None or self._cache.ttl != seconds:
+                self._cache = TTLCache(maxsize=100_000, ttl=seconds)
+            self._cache[key] = (actor, expires_at)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache = None
+
+
+tokens = _TokenCache()
+
+
 def get_actor(token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     """The signed-in user, read in a short session of its own: a route that works in its
     own transactions (checkout, payment) must not also hold the request's connection."""
     if not token:
         raise NotAuthenticated("sign in first: POST /api/auth/token, then send "
                                "'Authorization: Bearer <token>'")
-    with session_scope() as session:
-        return actor_of(user_for_token(session, token))
+    key = hashlib.sha256(token.encode()).hexdigest()
+    actor = tokens.get(key)
+    if actor is None:
+        with session_scope() as session:
+            user, expires_at = user_for_token(session, token, with_expiry=True)
+            actor = actor_of(user)
+        tokens.put(key, actor, expires_at)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -22,8 +22,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..db import Base, session_scope, utcnow
@@ -94,32 +92,90 @@ def _finish(caller: str, key: str, response: Response | None, body: bytes) -> No
         row.media_type = response.media_type or response.headers.get("content-type")
 
 
-class IdempotencyMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next):
-        key = request.headers.get("idempotency-key")
-        if request.method not in WRITES or key is None:
-            return await call_next(request)
+class IdempotencyMiddleware:
+    """Plain ASGI (not Starlette's BaseHTTPMiddleware, which costs every request a task
+    group and a re-streamed body): requests without the header pass straight through."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in WRITES:
+            return await self.app(scope, receive, send)
+        key = _header(scope, b"idempotency-key")
+        if key is None:
+            return await self.app(scope, receive, send)
         if not 0 < len(key) <= 200:
-            return _error(422, "invalid_input", "Idempotency-Key must be 1 to 200 characters")
-        credentials = request.headers.get("authorization") or (request.client.host if request.client else "")
+            return await _error(422, "invalid_input",
+                                "Idempotency-Key must be 1 to 200 characters")(scope, receive, send)
+        client = scope.get("client")
+        credentials = _header(scope, b"authorization") or (client[0] if client else "")
         caller = hashlib.sha256(credentials.encode()).hexdigest()
-        raw = await request.body()
+        raw = await _read_body(receive)
+        query = scope.get("query_string", b"").decode("latin-1")
         request_hash = hashlib.sha256(json.dumps(
-            [request.method, request.url.path, request.url.query, raw.decode("utf-8", "replace")]
+            [scope["method"], scope["path"], query, raw.decode("utf-8", "replace")]
         ).encode()).hexdigest()
         replay = await run_in_threadpool(_begin, caller, key, request_hash)
         if replay is not None:
-            return replay
-        response = None
-        body = b""
+            return await replay(scope, receive, send)
+
+        sent = False
+
+        async def replay_body():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()  # after the body: wait for the client to disconnect
+
+        start: dict | None = None
+        chunks: list[bytes] = []
         complete = False
+
+        async def keep(message):
+            nonlocal start, complete
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                complete = not message.get("more_body", False)
+
         try:
-            response = await call_next(request)
-            chunks = [chunk async for chunk in response.body_iterator]
-            body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-            complete = True
+            await self.app(scope, replay_body, keep)
         finally:
-            # A response not read in full is not kept: the key is freed for a retry.
-            await run_in_threadpool(_finish, caller, key, response if complete else None, body)
-        return Response(body, status_code=response.status_code, headers=dict(response.headers),
-                        media_type=response.media_type)
+            # A response not produced in full is not kept: the key is freed for a retry.
+            done = start is not None and complete
+            response = _Kept(start) if done else None
+            await run_in_threadpool(_finish, caller, key, response, b"".join(chunks))
+        await send(start)
+        await send({"type": "http.response.body", "body": b"".join(chunks), "more_body": False})
+
+
+class _Kept:
+    """What ``_finish`` keeps of a response: its status and media type."""
+
+    def __init__(self, start: dict):
+        self.status_code = start["status"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers", [])}
+        self.media_type = headers.get("content-type")
+        self.headers = headers
+
+
+def _header(scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+async def _read_body(receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)

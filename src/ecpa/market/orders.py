@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,6 @@ from ..ledger.models import AccountKind, Channel
 from ..ledger.service import Leg, open_account, post
 from ..people.access import Actor, audit, system_actor
 from ..people.models import Role
-from ..regions.models import Region
 from .catalog import poor_households_of
 from .models import (
     CartItem,
@@ -118,16 +117,14 @@ def checkout(session_factory: Callable[[], Session], actor: Actor, key: str,
     for attempt in (1, 2):
         try:
             with session_factory() as s, s.begin():
-                found = _existing(s, buyer, key)
-                if found is not None:
-                    return order_view(s, found)
-                order = _reserve(s, actor, buyer, key, items, ship_to_code, address,
-                                 contact_name, now, discount, assisted_by,
-                                 may_release=attempt == 1)
-                if order is not None:
-                    return order_view(s, order)
+                view = _reserve(s, actor, buyer, key, items, ship_to_code, address,
+                                contact_name, now, discount, assisted_by,
+                                may_release=attempt == 1)
+                if view is not None:
+                    return view
         except IntegrityError:
-            # The same checkout completed concurrently: its order is the answer.
+            # The same checkout completed concurrently (the order's unique key): its
+            # order is the answer.
             with session_factory() as s:
                 found = _existing(s, buyer, key)
                 if found is not None:
@@ -138,38 +135,52 @@ def checkout(session_factory: Callable[[], Session], actor: Actor, key: str,
     raise AssertionError("unreachable")
 
 
+_SKU = Sku.__table__
+_ORDER = Order.__table__
+_LINE = OrderLine.__table__
+
+
 def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] | None,
              ship_to_code: str, address: str, contact_name: str, now: datetime,
              discount: DiscountHook | None, assisted_by: str | None,
-             may_release: bool) -> Order | None:
+             may_release: bool) -> dict | None:
+    """The hot path of a sale: plain statements, no ORM objects, few round trips.
+
+    A repeat of a finished checkout is not looked for up front (it is rare): the order's
+    unique (buyer, key) refuses it, or, from an emptied cart or short of stock, the
+    existing order is looked for before saying no."""
     from_cart = items is None
     if from_cart:
-        items = [Item(c.sku_id, c.quantity) for c in
-                 s.scalars(select(CartItem).where(CartItem.buyer == buyer))]
+        items = [Item(sku_id, qty) for sku_id, qty in s.execute(
+            select(CartItem.sku_id, CartItem.quantity).where(CartItem.buyer == buyer))]
+        if not items:
+            found = _existing(s, buyer, key)
+            if found is not None:
+                return order_view(s, found)
     wanted = _items(items)
-    region = s.get(Region, ship_to_code)
-    if region is None:
-        raise InvalidInput(f"no region {ship_to_code} to deliver to", field="ship_to_code")
     # What need not be locked is read first, so that the SKU rows stay locked for as few
     # round trips as possible: products, sellers, their poor households, the delivery.
     ids = [i.sku_id for i in wanted]
-    info = {sku_id: (weight, product, seller) for sku_id, weight, product, seller in s.execute(
-        select(Sku.id, Sku.weight_g, Product, Seller)
-        .join(Product, Product.id == Sku.product_id).join(Seller, Seller.id == Product.seller_id)
-        .where(Sku.id.in_(ids)))}
+    info = {row.id: row for row in s.execute(
+        select(Sku.id, Sku.weight_g, Product.name, Product.active, Product.seller_id)
+        .join(Product, Product.id == Sku.product_id).where(Sku.id.in_(ids)))}
     for i, item in enumerate(wanted):
         if item.sku_id not in info:
             raise InvalidInput(f"no SKU {item.sku_id}", field=f"items.{i}.sku_id")
-    inactive = [p for _, p, _ in info.values() if not p.active]
+    inactive = [row.name for row in info.values() if not row.active]
     if inactive:
-        raise Conflict(f"product {inactive[0].name!r} is no longer sold", field="items")
-    poor = poor_households_of(s, sorted({seller.id for _, _, seller in info.values()}))
-    quote = _quote(s, ship_to_code, sum(info[i.sku_id][0] * i.quantity for i in wanted))
+        raise Conflict(f"product {inactive[0]!r} is no longer sold", field="items")
+    poor = poor_households_of(s, sorted({row.seller_id for row in info.values()}))
+    quote = _quote(s, ship_to_code, sum(info[i.sku_id].weight_g * i.quantity for i in wanted))
     # The lock: SKU rows in ascending id order.
-    skus = s.scalars(select(Sku).where(Sku.id.in_(ids)).order_by(Sku.id).with_for_update()).all()
-    by_id = {sku.id: sku for sku in skus}
+    by_id = {row.id: row for row in s.execute(
+        select(Sku.id, Sku.code, Sku.stock, Sku.price_fen, Sku.product_id)
+        .where(Sku.id.in_(ids)).order_by(Sku.id).with_for_update())}
     short = [(by_id[i.sku_id], i.quantity) for i in wanted if by_id[i.sku_id].stock < i.quantity]
     if short:
+        found = _existing(s, buyer, key)
+        if found is not None:  # this checkout was done before and took the stock itself
+            return order_view(s, found)
         if may_release and _has_expired(s, now):
             return None
         sku, qty = short[0]
@@ -177,29 +188,29 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
                        sku_id=sku.id, available=sku.stock)
     pairs = [(by_id[i.sku_id], i.quantity) for i in wanted]
     line_discounts, campaign_id = discount(s, actor, pairs, now) if discount else ([0] * len(pairs), None)
-    for sku, qty in pairs:
-        sku.stock -= qty
+    s.execute(update(_SKU).where(_SKU.c.id == bindparam("sku"))
+              .values(stock=_SKU.c.stock - bindparam("taken")),
+              [{"sku": sku.id, "taken": qty} for sku, qty in pairs])
     items_fen = sum(sku.price_fen * qty for sku, qty in pairs)
     discount_fen = sum(line_discounts)
-    order = Order(buyer=buyer, checkout_key=key, state=OrderState.PENDING_PAYMENT,
-                  items_fen=items_fen, discount_fen=discount_fen,
-                  delivery_fee_fen=quote.fee_fen, total_fen=items_fen - discount_fen + quote.fee_fen,
-                  ship_to_code=ship_to_code, ship_to_address=address, contact_name=contact_name,
-                  delivery_days=quote.days, pickup_station_id=quote.pickup_station_id,
-                  assisted_by=assisted_by, campaign_id=campaign_id,
-                  reserved_until=now + RESERVATION, created_at=now)
-    s.add(order)
-    s.flush()
-    s.add_all([OrderLine(order_id=order.id, sku_id=sku.id, seller_id=info[sku.id][2].id,
-                         quantity=qty, unit_price_fen=sku.price_fen, discount_fen=off,
-                         amount_fen=sku.price_fen * qty - off,
-                         households=poor.get(info[sku.id][2].id, []))
-               for (sku, qty), off in zip(pairs, line_discounts)])
+    order = {"buyer": buyer, "checkout_key": key, "state": OrderState.PENDING_PAYMENT,
+             "items_fen": items_fen, "discount_fen": discount_fen,
+             "delivery_fee_fen": quote.fee_fen, "total_fen": items_fen - discount_fen + quote.fee_fen,
+             "refunded_fen": 0, "ship_to_code": ship_to_code, "ship_to_address": address,
+             "contact_name": contact_name, "delivery_days": quote.days,
+             "pickup_station_id": quote.pickup_station_id, "assisted_by": assisted_by,
+             "campaign_id": campaign_id, "reserved_until": now + RESERVATION, "created_at": now}
+    order_id = s.execute(insert(_ORDER).values(order).returning(_ORDER.c.id)).scalar_one()
+    lines = [{"order_id": order_id, "sku_id": sku.id, "seller_id": info[sku.id].seller_id,
+              "quantity": qty, "unit_price_fen": sku.price_fen, "discount_fen": off,
+              "amount_fen": sku.price_fen * qty - off, "refunded": False,
+              "households": poor.get(info[sku.id].seller_id, [])}
+             for (sku, qty), off in zip(pairs, line_discounts)]
+    line_ids = s.execute(insert(_LINE).returning(_LINE.c.id, sort_by_parameter_order=True),
+                         lines).scalars().all()
     if from_cart:
-        for c in s.scalars(select(CartItem).where(CartItem.buyer == buyer)):
-            s.delete(c)
-    s.flush()
-    return order
+        s.execute(delete(CartItem).where(CartItem.buyer == buyer))
+    return _view(order_id, order, [{"id": line_id, **line} for line_id, line in zip(line_ids, lines)])
 
 
 def _has_expired(s: Session, now: datetime) -> bool:
@@ -451,20 +462,25 @@ def complete(session_factory: Callable[[], Session], actor: Actor, order_id: int
 
 
 def order_view(s: Session, order: Order) -> dict:
-    lines = s.scalars(select(OrderLine).where(OrderLine.order_id == order.id)
-                      .order_by(OrderLine.id)).all()
-    return {"id": order.id, "buyer": order.buyer, "checkout_key": order.checkout_key,
-            "state": order.state.value, "items_fen": order.items_fen,
-            "discount_fen": order.discount_fen, "delivery_fee_fen": order.delivery_fee_fen,
-            "total_fen": order.total_fen, "refunded_fen": order.refunded_fen,
-            "ship_to_code": order.ship_to_code, "delivery_days": order.delivery_days,
-            "pickup_station_id": order.pickup_station_id, "assisted_by": order.assisted_by,
-            "campaign_id": order.campaign_id,
-            "reserved_until": order.reserved_until.isoformat(timespec="seconds"),
-            "lines": [{"id": x.id, "sku_id": x.sku_id, "seller_id": x.seller_id,
-                       "quantity": x.quantity, "unit_price_fen": x.unit_price_fen,
-                       "discount_fen": x.discount_fen, "amount_fen": x.amount_fen,
-                       "refunded": x.refunded, "households": x.households} for x in lines]}
+    lines = s.execute(select(*_LINE.c).where(_LINE.c.order_id == order.id)
+                      .order_by(_LINE.c.id)).mappings().all()
+    return _view(order.id, {c.key: getattr(order, c.key) for c in _ORDER.c if c.key != "id"}, lines)
+
+
+def _view(order_id: int, order: dict, lines) -> dict:
+    """An order as the API shows it, from its row and its lines' rows."""
+    return {"id": order_id, "buyer": order["buyer"], "checkout_key": order["checkout_key"],
+            "state": OrderState(order["state"]).value, "items_fen": order["items_fen"],
+            "discount_fen": order["discount_fen"], "delivery_fee_fen": order["delivery_fee_fen"],
+            "total_fen": order["total_fen"], "refunded_fen": order["refunded_fen"],
+            "ship_to_code": order["ship_to_code"], "delivery_days": order["delivery_days"],
+            "pickup_station_id": order["pickup_station_id"], "assisted_by": order["assisted_by"],
+            "campaign_id": order["campaign_id"],
+            "reserved_until": order["reserved_until"].isoformat(timespec="seconds"),
+            "lines": [{"id": x["id"], "sku_id": x["sku_id"], "seller_id": x["seller_id"],
+                       "quantity": x["quantity"], "unit_price_fen": x["unit_price_fen"],
+                       "discount_fen": x["discount_fen"], "amount_fen": x["amount_fen"],
+                       "refunded": x["refunded"], "households": x["households"]} for x in lines]}
 
 
 def show(session: Session, actor: Actor, order_id: int) -> dict:
