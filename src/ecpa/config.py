@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # How long a process may keep a checked bearer token in memory instead of asking the
     # database on every request: a disabled account is refused after at most this long.
     token_cache_seconds: int = 30
+    # How long a process may keep reference data that every checkout reads (delivery
+    # zones, stations, campaigns) before reading it again (ecpa/refcache.py).
+    reference_cache_seconds: int = 5
+    # Threads for the API's synchronous routes in each server process (AnyIO's default
+    # is 40: more threads than cores only fight over the GIL).
+    api_threads: int = 8
     # Domain of the GS1 Digital Link URIs in batch QR codes (ECPA's own resolver, if any).
     trace_resolver: str = "https://id.gs1.org"
 

@@ -3,13 +3,13 @@ anyone holding a reference reads its answer."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 
-router = APIRouter(prefix="/api/advice", tags=["advice"])
+router = ApiRouter(prefix="/api/advice", tags=["advice"])
 
 
 class AnswerIn(BaseModel):

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..db import session_factory
 from ..market.orders import MAX_QUANTITY
 from . import service
 
-router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
+router = ApiRouter(prefix="/api/campaigns", tags=["campaigns"])
 # Ids fit the database's INTEGER: a larger one is a 422, not a database error.
 PresaleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

@@ -34,11 +34,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..refcache import ReferenceCache
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..market import orders
 from ..market.models import Order, OrderLine, OrderState, Product, Refund, Seller, Sku
@@ -195,6 +197,17 @@ def _covers(c: Campaign, product: Product, seller: Seller) -> bool:
     return any(product.origin_code.startswith(code) for code in c.counties)
 
 
+_campaigns = ReferenceCache("campaigns", Campaign)
+
+
+def _all_campaigns(session: Session) -> list[SimpleNamespace]:
+    """Every campaign as a read-only copy of its row (shared between requests; campaigns
+    are a few a year): which are on is decided at each checkout's moment."""
+    columns = Campaign.__table__.columns.keys()
+    return [SimpleNamespace(**{k: getattr(c, k) for k in columns})
+            for c in session.scalars(select(Campaign).order_by(Campaign.id))]
+
+
 def discount_hook(session: Session, actor: Actor, pairs: list[tuple[Sku, int]],
                   now: datetime) -> tuple[list[int], int | None]:
     """The checkout's discount: one amount in fen per line, and the campaign applied.
@@ -210,9 +223,8 @@ def discount_hook(session: Session, actor: Actor, pairs: list[tuple[Sku, int]],
     """
     _presale_guard(session, pairs, now)
     none = ([0] * len(pairs), None)
-    campaigns = session.scalars(select(Campaign).where(Campaign.starts_at <= now,
-                                                       Campaign.ends_at > now)
-                                .order_by(Campaign.id)).all()
+    campaigns = [c for c in _campaigns.get(session, "all", lambda: _all_campaigns(session))
+                 if c.starts_at <= now < c.ends_at]
     if not campaigns:
         return none
     products = {p.id: p for p in session.scalars(select(Product).where(

@@ -9,10 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import notice, service
 from .models import CaseKind
 
-router = APIRouter(prefix="/api/cases", tags=["cases"])
+router = ApiRouter(prefix="/api/cases", tags=["cases"])
 public_router = APIRouter(tags=["cases"])
 
 

@@ -7,13 +7,13 @@ from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 
-router = APIRouter(prefix="/api/cooperatives", tags=["cooperatives"])
+router = ApiRouter(prefix="/api/cooperatives", tags=["cooperatives"])
 
 
 class CharterIn(BaseModel):

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..errors import InvalidInput
 from . import service
 from .models import CandidateState
 
-router = APIRouter(prefix="/api/duplicates", tags=["duplicates"])
+router = ApiRouter(prefix="/api/duplicates", tags=["duplicates"])
 
 
 class FindIn(BaseModel):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 from .panel import Treatment
 
-router = APIRouter(prefix="/api/evaluate", tags=["evaluation"])
+router = ApiRouter(prefix="/api/evaluate", tags=["evaluation"])
 
 
 class ImpactRequest(BaseModel):

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from ..api.deps import ActorDep, SessionDep, oauth2
+from ..api.routing import ApiRouter
 from ..people.access import Actor
 from ..people.service import actor_of, user_for_token
 from . import service
 from .models import Category, OfficeLevel, Status
 
-router = APIRouter(prefix="/api/grievances", tags=["grievances"])
+router = ApiRouter(prefix="/api/grievances", tags=["grievances"])
 
 
 def optional_actor(session: SessionDep,

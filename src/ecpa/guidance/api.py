@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 
-router = APIRouter(prefix="/api/guidance", tags=["evaluate"])
+router = ApiRouter(prefix="/api/guidance", tags=["evaluate"])
 
 
 @router.get("/demand")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..errors import InvalidInput
 from ..people.access import require_role
 from ..people.models import Role
 from . import service
 from .models import AccountKind, Channel
 
-router = APIRouter(prefix="/api/ledger", tags=["ledger"])
+router = ApiRouter(prefix="/api/ledger", tags=["ledger"])
 READERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.COOPERATIVE_MANAGER, Role.ENTERPRISE,
            Role.ANALYST)
 

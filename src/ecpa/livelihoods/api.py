@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 from .models import JobKind, ShopKind, TrainingTopic, WageBasis
 
-router = APIRouter(prefix="/api/livelihoods", tags=["livelihoods"])
+router = ApiRouter(prefix="/api/livelihoods", tags=["livelihoods"])
 
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 

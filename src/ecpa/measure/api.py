@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 from .config import load_config
 
-router = APIRouter(prefix="/api/measure", tags=["measurement"])
+router = ApiRouter(prefix="/api/measure", tags=["measurement"])
 
 
 @router.get("/regions/{code}")

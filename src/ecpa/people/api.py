@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from .models import Role
 from .service import authenticate, create_user, issue_token
 
-router = APIRouter(prefix="/api", tags=["people"])
+router = ApiRouter(prefix="/api", tags=["people"])
 
 
 @router.post("/auth/token")

@@ -7,16 +7,16 @@ from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..db import session_factory
 from . import farming, microloans
 from .loans import LoanTerms, Repayment, schedule
 from .models import GuarantorKind, LoanProduct
 
-router = APIRouter(prefix="/api/programs/farming", tags=["programs"])
+router = ApiRouter(prefix="/api/programs/farming", tags=["programs"])
 
 
 class ProgramIn(BaseModel):
@@ -111,7 +111,7 @@ def settle(program_id: int, body: SettleIn, actor: ActorDep) -> dict:
             "lines": [asdict(line) for line in lines]}
 
 
-loans_router = APIRouter(prefix="/api/programs/loans", tags=["programs"])
+loans_router = ApiRouter(prefix="/api/programs/loans", tags=["programs"])
 
 
 class LoanTermsIn(BaseModel):

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 from .engine import load_rules
 
-router = APIRouter(prefix="/api/quality", tags=["data quality"])
+router = ApiRouter(prefix="/api/quality", tags=["data quality"])
 
 
 class RunIn(BaseModel):

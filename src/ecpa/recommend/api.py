@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 
-router = APIRouter(prefix="/api/recommend", tags=["evaluate"])
+router = ApiRouter(prefix="/api/recommend", tags=["evaluate"])
 
 
 class ProfileIn(BaseModel):

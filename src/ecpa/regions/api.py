@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import service
 from .models import Region
 
-router = APIRouter(prefix="/api/regions", tags=["regions"])
+router = ApiRouter(prefix="/api/regions", tags=["regions"])
 
 
 def _view(r: Region) -> dict:

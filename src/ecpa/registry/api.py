@@ -9,10 +9,11 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import File, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..errors import InvalidInput
 from . import service
 from .importer import import_register
@@ -33,7 +34,7 @@ from .models import (
     Toilet,
 )
 
-router = APIRouter(prefix="/api", tags=["registry"])
+router = ApiRouter(prefix="/api", tags=["registry"])
 
 Phone = Annotated[str, Field(pattern=r"^1[3-9]\d{9}$|^0\d{2,3}-?\d{7,8}$")]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from . import path
 
-router = APIRouter(prefix="/api/reports", tags=["evaluate"])
+router = ApiRouter(prefix="/api/reports", tags=["evaluate"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

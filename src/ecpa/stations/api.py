@@ -7,16 +7,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..db import session_factory
 from ..errors import NotFound
 from . import service
 from .models import Zone
 
-router = APIRouter(prefix="/api/stations", tags=["stations"])
+router = ApiRouter(prefix="/api/stations", tags=["stations"])
 
 
 class StationIn(BaseModel):

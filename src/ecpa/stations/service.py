@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
+from ..refcache import ReferenceCache
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..ledger.models import Account, AccountKind, Channel, Transaction
 from ..ledger.service import Leg, balance, open_account, post
@@ -304,6 +305,20 @@ def _ancestors(code: str, level: Level) -> list[str]:
     return [code]
 
 
+@dataclass(frozen=True)
+class _Route:
+    """Where a parcel to one region goes and what the zone's rule charges."""
+    zone: Zone
+    fee_fen: int
+    per_kg_fen: int
+    base_weight_g: int
+    days: int
+    pickup_station_id: int | None
+
+
+_routes = ReferenceCache("delivery routes", DeliveryZone, Station, Region)
+
+
 def quote_delivery(session: Session, ship_to_code: str, weight_g: int) -> DeliveryQuote:
     """Fee, expected days and pickup station for a parcel of ``weight_g`` to a region.
 
@@ -311,9 +326,17 @@ def quote_delivery(session: Session, ship_to_code: str, weight_g: int) -> Delive
     township's rule for the zone wins over its county's.  Above the rule's base weight
     each started kilogram adds ``per_kg_fen``.  Where couriers stop short of the address
     the parcel waits at the nearest active station: the village's own, else its
-    township's, else the county centre."""
+    township's, else the county centre.  The route to a region is kept for a few
+    seconds (``ecpa.refcache``): every checkout asks for it."""
     if type(weight_g) is not int or weight_g < 0:
         raise InvalidInput("weight_g must be a non-negative integer (grams)", field="weight_g")
+    route = _routes.get(session, ship_to_code, lambda: _route(session, ship_to_code))
+    extra_kg = -(-max(0, weight_g - route.base_weight_g) // 1000)  # started kilograms
+    return DeliveryQuote(fee_fen=route.fee_fen + extra_kg * route.per_kg_fen, days=route.days,
+                         pickup_station_id=route.pickup_station_id, zone=route.zone.value)
+
+
+def _route(session: Session, ship_to_code: str) -> _Route:
     level = session.scalar(select(Region.level).where(Region.code == ship_to_code))
     if level is None:
         raise NoDeliveryZone(f"unknown ship-to region {ship_to_code}", field="ship_to_code",
@@ -331,8 +354,6 @@ def quote_delivery(session: Session, ship_to_code: str, weight_g: int) -> Delive
             f"no delivery zone covers {ship_to_code} ({zone.value}): county {ship_to_code[:6]} "
             f"has no {zone.value} zone", field="ship_to_code", region=ship_to_code,
             zone=zone.value)
-    extra_kg = -(-max(0, weight_g - rule.base_weight_g) // 1000)  # started kilograms
-    fee = rule.fee_fen + extra_kg * rule.per_kg_fen
     pickup = None
     if not rule.door_delivery:
         found = dict(session.execute(select(Station.region_code, Station.id).where(
@@ -342,7 +363,8 @@ def quote_delivery(session: Session, ship_to_code: str, weight_g: int) -> Delive
             raise NoDeliveryZone(
                 f"couriers do not reach {ship_to_code} and no active station near it holds "
                 "parcels for pickup", field="ship_to_code", region=ship_to_code)
-    return DeliveryQuote(fee_fen=fee, days=rule.days, pickup_station_id=pickup, zone=zone.value)
+    return _Route(zone, rule.fee_fen, rule.per_kg_fen, rule.base_weight_g, rule.days, pickup)
+
 
 
 # --- the keeper at work ------------------------------------------------------------------

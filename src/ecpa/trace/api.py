@@ -11,17 +11,18 @@ from decimal import Decimal
 from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from ..api.deps import ActorDep, SessionDep
+from ..api.routing import ApiRouter
 from ..errors import InvalidInput
 from . import service
 from .models import BatchKind, CertificateKind
 
-router = APIRouter(prefix="/api/trace", tags=["trace"])
-public_router = APIRouter(prefix="/trace", tags=["trace"])
+router = ApiRouter(prefix="/api/trace", tags=["trace"])
+public_router = ApiRouter(prefix="/trace", tags=["trace"])
 
 LD_JSON = "application/ld+json"
 
