@@ -22,6 +22,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a dependency; plain Python is slow but right
+    def njit(**_options):
+        return lambda f: f
+
 from ..errors import InvalidInput
 from .config import Config
 from .engine import (
@@ -29,15 +35,24 @@ from .engine import (
     Plan,
     aggregate_sql,
     check_inputs,
+    MONITORING_ORDER,
     county_sql,
+    county_sums_sql,
+    facts_sql,
     flag_bits,
     household_pass,
-    regions_sql,
     make_backend,
     make_plan,
     monitoring_sql,
+    regions_sql,
     register_inputs,
 )
+
+# The longest list written as CSV as well as Parquet: Excel's rows per sheet less the
+# header.  A longer CSV (the national monitoring list: 7M households, 1.2 GB) opens in no
+# spreadsheet and costs as much to write as the whole assessment of a province; such a
+# list is written as Parquet only (docs/measurement.md).
+CSV_ROWS = 1_048_575
 
 STEPS = ("check input", "households", "aggregates", "counties", "monitoring", "write")
 
@@ -62,36 +77,174 @@ def _num(table: pa.Table, name: str, dtype=float) -> np.ndarray:
     return pc.fill_null(table.column(name), 0).to_numpy().astype(dtype, copy=False)
 
 
-def _measures(sums: pa.Table, plan: Plan):
-    """Every summed fact as (name, function giving its vector over the engine's rows):
-    counts and weighted sums times the bits of each row's fact pattern.  Computed one at
-    a time so that memory stays at a few vectors however many facts there are."""
-    pat = _num(sums, "pattern", np.int64)
-    index = {name: i for i, (name, _) in enumerate(flag_bits(plan))}
-
-    def bit(name: str) -> np.ndarray:
-        return (pat >> index[name]) & 1
-
-    pop = _num(sums, "population")
-    hh = _num(sums, "households")
-    ws = _num(sums, "weighted_score")
-    out = [("households", lambda: hh), ("population", lambda: pop),
-           ("pop_income", lambda: pop * bit("income_known"))]
+def _terms(plan: Plan) -> list[tuple[str, str, str | None, str | None]]:
+    """Every summed figure as (name, amount, fact, second fact): the sum of the amount
+    (a column of ``facts_sql``) over the households having both facts (None: all)."""
+    out = [("households", "households", None, None), ("population", "population", None, None),
+           ("pop_income", "population", "income_known", None)]
     for n in plan.config.lines:
-        out += [(f"fgt0_{n}", lambda n=n: pop * bit(f"poor_{n}")),
-                (f"fgt1_{n}", lambda n=n: _num(sums, f"fgt1_{n}")),
-                (f"fgt2_{n}", lambda n=n: _num(sums, f"fgt2_{n}")),
-                (f"poor_households_{n}", lambda n=n: hh * bit(f"poor_{n}"))]
-    out += [(f"g_{g.name}", lambda g=g: pop * bit(f"g_{g.name}")) for g in plan.guarantees]
-    out.append(("g_any", lambda: pop * bit("g_any")))
-    out += [(f"uh_{j.name}", lambda j=j: pop * bit(f"d_{j.name}")) for j in plan.indicators]
+        out += [(f"fgt0_{n}", "population", f"poor_{n}", None),
+                (f"fgt1_{n}", f"fgt1_{n}", None, None),
+                (f"fgt2_{n}", f"fgt2_{n}", None, None),
+                (f"poor_households_{n}", "households", f"poor_{n}", None)]
+    out += [(f"g_{g.name}", "population", f"g_{g.name}", None) for g in plan.guarantees]
+    out.append(("g_any", "population", "g_any", None))
+    out += [(f"uh_{j.name}", "population", f"d_{j.name}", None) for j in plan.indicators]
     for i in range(len(plan.ks)):
-        out += [(f"q_{i}", lambda i=i: pop * bit(f"mpi_poor_{i}")),
-                (f"qa_{i}", lambda i=i: ws * bit(f"mpi_poor_{i}"))]
-        out += [(f"ch_{i}_{j.name}", lambda i=i, j=j: pop * (bit(f"mpi_poor_{i}") & bit(f"d_{j.name}")))
+        out += [(f"q_{i}", "population", f"mpi_poor_{i}", None),
+                (f"qa_{i}", "weighted_score", f"mpi_poor_{i}", None)]
+        out += [(f"ch_{i}_{j.name}", "population", f"mpi_poor_{i}", f"d_{j.name}")
                 for j in plan.indicators]
-    out += [(f"risk_{c}", lambda c=c: hh * bit(f"risk_{c}")) for c in RISK_CATEGORIES]
+    out += [(f"risk_{c}", "households", f"risk_{c}", None) for c in RISK_CATEGORIES]
     return out
+
+
+@njit(cache=True, nogil=True)
+def _accumulate(group, amounts, pattern, amount_of, bit_a, bit_b, out):  # pragma: no cover
+    """out[group[r], t] += amounts[r, amount_of[t]] for every row r that has fact bits
+    bit_a[t] and bit_b[t] of its pattern (-1: no condition).  One pass over the rows
+    for every figure: numpy would take a pass per figure (50 of them), 8 times slower."""
+    for r in range(group.shape[0]):
+        g = group[r]
+        p = pattern[r]
+        for t in range(amount_of.shape[0]):
+            a = bit_a[t]
+            b = bit_b[t]
+            if (a < 0 or (p >> a) & 1) and (b < 0 or (p >> b) & 1):
+                out[g, t] += amounts[r, amount_of[t]]
+
+
+class _Groups:
+    """Figures summed by a key, over chunks of rows: global group numbers for the keys
+    seen so far and a growing matrix of sums (group x figure)."""
+
+    def __init__(self, n_terms: int) -> None:
+        self.keys: list = []
+        self.index: dict = {}
+        self.sums = np.zeros((1024, n_terms))
+
+    def ids(self, uniques: list) -> np.ndarray:
+        """Group numbers of a chunk's distinct keys (new keys get new numbers)."""
+        if len(uniques) > 1000 and not isinstance(uniques[0], tuple):
+            # Many keys (villages): pandas' hash lookup instead of a Python loop.
+            known = pd.Index(self.keys, dtype=object).get_indexer(pd.Index(uniques, dtype=object))
+            new = [u for u, k in zip(uniques, known) if k < 0]
+        else:
+            known = np.array([self.index.get(u, -1) for u in uniques], dtype=np.int64)
+            new = [u for u in uniques if u not in self.index]
+        for u in new:
+            self.index[u] = len(self.keys)
+            self.keys.append(u)
+        if new:
+            known = np.asarray(known, dtype=np.int64)
+            missing = known < 0
+            known[missing] = [self.index[u] for u, m in zip(uniques, missing) if m]
+        if len(self.keys) > len(self.sums):
+            grown = np.zeros((max(len(self.keys), 2 * len(self.sums)), self.sums.shape[1]))
+            grown[:len(self.sums)] = self.sums
+            self.sums = grown
+        return np.asarray(known, dtype=np.int64)
+
+    def add(self, key_columns: list, rows: pa.Table, amounts: np.ndarray, pattern: np.ndarray,
+            spec: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        if key_columns:
+            codes, keys = _codes(*key_columns)
+            uniques = keys[0] if len(keys) == 1 else list(zip(*keys))
+            group = self.ids(uniques)[codes]
+        else:
+            group = np.zeros(rows.num_rows, dtype=np.int64)
+            self.ids([None])
+        _accumulate(group, amounts, pattern, *spec, self.sums)
+
+    def result(self) -> np.ndarray:
+        return self.sums[:len(self.keys)]
+
+
+class Sums:
+    """The figures of every region level and subgroup, summed chunk by chunk from the
+    rows of ``facts_sql`` (one per household) or ``aggregate_sql`` (per region and fact
+    pattern, with ``lvl_*`` columns): by the finest region, and by each subgroup within
+    the top level.  ``frame`` rolls them up to every level."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.terms = _terms(plan)
+        bits = {name: i for i, (name, _) in enumerate(flag_bits(plan))}
+        self.amount_names = list(dict.fromkeys(t[1] for t in self.terms))
+        self.spec = (np.array([self.amount_names.index(t[1]) for t in self.terms], np.int64),
+                     np.array([bits[t[2]] if t[2] else -1 for t in self.terms], np.int64),
+                     np.array([bits[t[3]] if t[3] else -1 for t in self.terms], np.int64))
+        self.keys = [f"{lv}_code" for lv in plan.config.levels]
+        self.fine = _Groups(len(self.terms))
+        self.subs = {s: _Groups(len(self.terms)) for s in plan.subgroup_sql}
+
+    def add(self, rows: pa.Table) -> None:
+        amounts = np.column_stack([_num(rows, n) for n in self.amount_names])
+        pattern = _num(rows, "pattern", np.int64)
+        grouped = "lvl_sg_" + next(iter(self.subs), "") in rows.column_names
+        # Rows of aggregate_sql belong to one grouping each; household rows to all.
+        finest = np.ones(rows.num_rows, dtype=bool)
+        if grouped:
+            for s in self.subs:
+                finest &= _num(rows, f"lvl_sg_{s}", np.int64) == 1
+        self._add(self.fine, rows, finest, [self.keys[-1]] if self.keys else [], amounts, pattern)
+        for s, groups in self.subs.items():
+            mine = (_num(rows, f"lvl_sg_{s}", np.int64) == 0) if grouped else None
+            self._add(groups, rows, mine, self.keys[:1] + [f"sg_{s}"], amounts, pattern)
+
+    def _add(self, groups: _Groups, rows: pa.Table, mask, keys: list[str],
+             amounts: np.ndarray, pattern: np.ndarray) -> None:
+        if mask is not None and not mask.all():
+            rows, amounts, pattern = rows.filter(pa.array(mask)), amounts[mask], pattern[mask]
+        groups.add([rows.column(k) for k in keys], rows, np.ascontiguousarray(amounts),
+                   np.ascontiguousarray(pattern), self.spec)
+
+    def frame(self, regions: pa.Table | None = None) -> pd.DataFrame:
+        """The sums of every figure for every level and subgroup, labelled with level
+        ('total', 'province', …), code, subgroup and its value."""
+        levels, keys = self.plan.config.levels, self.keys
+        names = [t[0] for t in self.terms]
+        fine_sums = self.fine.result()
+        if keys:
+            fine = self.fine.keys
+            # Parents of every finest region (the first seen, should codes disagree).
+            parents = (regions.to_pandas() if regions is not None else pd.DataFrame(columns=keys)) \
+                .drop_duplicates(keys[-1]).set_index(keys[-1]).reindex(pd.Index(fine, dtype=object))
+            fine_keys = [parents[k].to_numpy(dtype=object) for k in keys[:-1]] + [np.asarray(fine, dtype=object)]
+        else:
+            fine_keys, fine_sums = [], fine_sums[:1] if len(fine_sums) else np.zeros((1, len(names)))
+        n_fine = len(fine_sums)
+        parts = [_labelled("total", [None], None, [None], dict(zip(names, fine_sums.sum(axis=0)[:, None])))]
+        for lv, column in zip(levels, fine_keys):
+            codes, (uniq,) = _codes(pa.array(column, pa.string()))
+            parts.append(_labelled(lv, list(uniq), None, [None] * len(uniq),
+                                   _bincount(codes, fine_sums, len(uniq), names)))
+        for s, groups in self.subs.items():
+            sums = groups.result()
+            pairs = groups.keys if keys else [(None, k) for k in groups.keys]
+            tops = [p[0] for p in pairs] if keys else [None] * len(pairs)
+            values = pa.array([p[-1] for p in pairs], pa.string())
+            codes, (uniq,) = _codes(values)
+            parts.append(_labelled("total", [None] * len(uniq), s, list(uniq),
+                                   _bincount(codes, sums, len(uniq), names)))
+            if keys:
+                parts.append(_labelled(levels[0], tops, s, [p[-1] for p in pairs],
+                                       dict(zip(names, sums.T))))
+        del n_fine
+        frame = pd.concat(parts, ignore_index=True)
+        # A stable order whatever the input's: total first, then level by level, by code.
+        order = {lv: i for i, lv in enumerate(["total", *levels])}
+        frame = frame.assign(_lv=frame["level"].map(order),
+                             _sub=frame["subgroup"].notna()).sort_values(
+            ["_sub", "subgroup", "_lv", "code", "subgroup_value"], na_position="first",
+            kind="stable").drop(columns=["_lv", "_sub"]).reset_index(drop=True)
+        counts = ["households"] + [c for c in frame.columns if c.startswith(("poor_households_", "risk_"))]
+        frame[counts] = frame[counts].round().astype("int64")
+        return frame
+
+
+def _bincount(codes: np.ndarray, sums: np.ndarray, n: int, names: list[str]) -> dict:
+    return {name: np.bincount(codes, weights=sums[:, t], minlength=n) for t, name in enumerate(names)}
 
 
 def _codes(*columns: pa.Array) -> tuple[np.ndarray, list[list]]:
@@ -116,66 +269,10 @@ def _codes(*columns: pa.Array) -> tuple[np.ndarray, list[list]]:
 
 
 def rollup(sums: pa.Table, plan: Plan, regions: pa.Table | None = None) -> pd.DataFrame:
-    """From the engine's rows (finest region x fact pattern, and top level x subgroup x
-    pattern), the sums of every fact for every level and subgroup, labelled with level
-    ('total', 'province', …), code, subgroup and its value.  Sums by np.bincount:
-    the finest rows into finest regions once, then those into each coarser level."""
-    levels = plan.config.levels
-    keys = [f"{lv}_code" for lv in levels]
-    subs = list(plan.subgroup_sql)
-    measures = _measures(sums, plan)
-    finest = np.ones(sums.num_rows, dtype=bool)
-    for s in subs:
-        finest &= _num(sums, f"lvl_sg_{s}", np.int64) == 1
-    fine_rows = sums.filter(pa.array(finest))
-    # Finest regions, and each level's group of every finest region.
-    if keys:
-        fine_codes, (fine,) = _codes(fine_rows.column(keys[-1]))
-        n_fine = len(fine)
-        # Parents of every finest region (the first seen, should codes disagree).
-        parents = (regions.to_pandas() if regions is not None else pd.DataFrame(columns=keys)) \
-            .drop_duplicates(keys[-1]).set_index(keys[-1]).reindex(pd.Index(fine, dtype=object))
-        fine_keys = [parents[k].to_numpy(dtype=object) for k in keys[:-1]] + [np.asarray(fine, dtype=object)]
-    else:
-        fine_codes, fine_keys, n_fine = np.zeros(int(finest.sum()), dtype=np.int64), [], 1
-    level_groups = [("total", np.zeros(n_fine, dtype=np.int64), [None], None)]
-    for lv, column in zip(levels, fine_keys):
-        codes, (uniq,) = _codes(pa.array(column, pa.string()))
-        level_groups.append((lv, codes, list(uniq), None))
-    sub_groups = []
-    for s in subs:
-        rows = _num(sums, f"lvl_sg_{s}", np.int64) == 0
-        part = sums.filter(pa.array(rows))
-        vals = part.column(f"sg_{s}")
-        codes, (uniq,) = _codes(vals)
-        sub_groups.append((rows, "total", codes, [None] * len(uniq), (s, list(uniq))))
-        if keys:
-            codes, (top, uniq) = _codes(part.column(keys[0]), vals)
-            sub_groups.append((rows, levels[0], codes, list(top), (s, list(uniq))))
-    level_sums = [{} for _ in level_groups]
-    sub_sums = [{} for _ in sub_groups]
-    for name, vector in measures:
-        v = vector()
-        fine = np.bincount(fine_codes, weights=v[finest], minlength=n_fine)
-        for out, (_, codes, labels, _) in zip(level_sums, level_groups):
-            out[name] = np.bincount(codes, weights=fine, minlength=len(labels))
-        for out, (rows, _, codes, labels, _) in zip(sub_sums, sub_groups):
-            out[name] = np.bincount(codes, weights=v[rows], minlength=len(labels))
-    parts = []
-    for (level, _, labels, _), values in zip(level_groups, level_sums):
-        parts.append(_labelled(level, labels, None, [None] * len(labels), values))
-    for (_, level, _, labels, (s, sub_values)), values in zip(sub_groups, sub_sums):
-        parts.append(_labelled(level, labels, s, sub_values, values))
-    frame = pd.concat(parts, ignore_index=True)
-    # A stable order whatever the input's: total first, then level by level, by code.
-    order = {lv: i for i, lv in enumerate(["total", *levels])}
-    frame = frame.assign(_lv=frame["level"].map(order),
-                         _sub=frame["subgroup"].notna()).sort_values(
-        ["_sub", "subgroup", "_lv", "code", "subgroup_value"], na_position="first",
-        kind="stable").drop(columns=["_lv", "_sub"]).reset_index(drop=True)
-    counts = ["households"] + [c for c in frame.columns if c.startswith(("poor_households_", "risk_"))]
-    frame[counts] = frame[counts].round().astype("int64")
-    return frame
+    """The figures of every level and subgroup from one table of engine rows."""
+    acc = Sums(plan)
+    acc.add(sums)
+    return acc.frame(regions)
 
 
 def _labelled(level: str, codes: list, subgroup: str | None, sub_values: list,
@@ -324,13 +421,24 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
             ch[ch["level"].isin(top)].to_excel(xw, sheet_name="changes", index=False)
 
 
-def run_pass(backend, plan: Plan, tables, hh_path: Path) -> pd.DataFrame:
-    """Household pass to ``hh_path``, then the aggregate pass; returns the sums."""
-    household_pass(backend, plan, tables, hh_path)
-    backend.register_parquet("hh", hh_path)
+def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
+             each_chunk: Callable[[bool], None] | None = None) -> pd.DataFrame:
+    """The household pass to ``hh_path`` and the sums of its results, chunk by chunk
+    while each chunk is in memory (``each_chunk(first)`` adds what else the caller
+    gathers); returns the sums of every level and subgroup."""
     levels = plan.config.levels
-    regions = backend.arrow(regions_sql(levels)) if levels else None
-    return rollup(backend.arrow(aggregate_sql(plan, levels)), plan, regions)
+    sums = Sums(plan)
+    regions = []
+    rows_sql = aggregate_sql if backend.sums_in_engine else facts_sql
+    for first in household_pass(backend, plan, tables, hh_path):
+        sums.add(backend.arrow(rows_sql(plan, levels)))
+        if levels:
+            regions.append(backend.arrow(regions_sql(levels)))
+        if each_chunk:
+            each_chunk(first)
+    if hh_path is not None:
+        backend.register_parquet("hh", hh_path)
+    return sums.frame(pa.concat_tables(regions) if regions else None)
 
 
 def changes_table(now: pd.DataFrame, before: pd.DataFrame, years: int) -> pd.DataFrame:
@@ -383,7 +491,14 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         hh_path = out_dir / "households.parquet"
         if hh_path.is_dir():
             shutil.rmtree(hh_path)
-        sums = run_pass(backend, plan, tables, hh_path)
+
+        def gather(first: bool) -> None:
+            # From each chunk's results while they are in memory: UNDP's county sums
+            # and the households at risk.
+            backend.append("county_sums", county_sums_sql(), first)
+            backend.append("monitoring_rows", monitoring_sql(plan), first)
+
+        sums = run_pass(backend, plan, tables, hh_path, gather)
         lap("households+aggregates")
         say("aggregates")
         mpi = af_table(sums, plan)
@@ -401,7 +516,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
             hh = backend.arrow(f"SELECT {', '.join(cols)} FROM hh").to_pandas()
             mpi, fgt = survey_errors(mpi, fgt, hh, plan)
         say("counties")
-        shares = backend.arrow(county_sql()).to_pandas()
+        shares = backend.arrow(county_sql("county_sums")).to_pandas()
         counties = None
         if "counties" in tables:
             counties = backend.arrow("SELECT * FROM counties").to_pandas()
@@ -410,19 +525,25 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         lap("counties")
         say("monitoring")
         mon_path = out_dir / "monitoring.parquet"
-        if mon_path.is_dir():
-            shutil.rmtree(mon_path)
-        backend.to_parquet(monitoring_sql(plan), mon_path)
-        monitoring = backend.arrow("SELECT COUNT(*) AS n FROM hh WHERE risk_category IS NOT NULL")
-        mon_count = int(monitoring.column(0)[0].as_py())
+        backend.to_parquet(f"SELECT * FROM monitoring_rows {MONITORING_ORDER}", mon_path)
+        mon_count = int(backend.arrow("SELECT COUNT(*) AS n FROM monitoring_rows")
+                        .column(0)[0].as_py())
+        if mon_count <= CSV_ROWS:
+            backend.to_csv(f"SELECT * FROM monitoring_rows {MONITORING_ORDER}",
+                           out_dir / "monitoring.csv")
+        backend.drop("county_sums", "monitoring_rows")
         lap("monitoring")
         changes = None
         if config.compare_year:
             say("comparison year")
             before_plan = make_plan(config, year=config.compare_year)
-            tmp = out_dir / f".households_{config.compare_year}.parquet"
+            # Only the sums of the earlier year are needed: its household results are
+            # kept in memory where the engine can (DuckDB), else in a scratch file.
+            tmp = None if backend.name == "duckdb" else \
+                out_dir / f".households_{config.compare_year}.parquet"
             before = af_table(run_pass(backend, before_plan, tables, tmp), before_plan)
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
             backend.register_parquet("hh", hh_path)
             changes = changes_table(mpi, before, config.year - config.compare_year)
             lap("comparison year")
@@ -435,8 +556,6 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         _write(undp, out_dir, "undp_counties")
         if changes is not None:
             _write(changes, out_dir, "changes")
-        backend.register_parquet("monitoring_out", mon_path)
-        backend.to_csv("SELECT * FROM monitoring_out", out_dir / "monitoring.csv")
         _summary_xlsx(result, plan, out_dir / "summary.xlsx")
         (out_dir / "summary.json").write_text(json.dumps({
             "year": plan.year, "profile": plan.config.af.name, "engine": backend.name,

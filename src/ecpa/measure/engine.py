@@ -324,28 +324,43 @@ def flag_bits(plan: Plan) -> list[tuple[str, str]]:
 RISK_CATEGORIES = tuple(c.value for c in MonitoringCategory)
 
 
-def aggregate_sql(plan: Plan, levels: list[str]) -> str:
-    """One scan of the household results, grouped by the finest region (all level codes)
-    and by each subgroup within the top level, and within those by the pattern of the
-    household's 0/1 facts (``flag_bits``).  Grouping by the pattern keeps the number of
-    sums small (a hash aggregate's cost grows with every sum); the per-fact sums are
-    recovered from the patterns' bits (``expand``) and every coarser level is a sum of
-    these rows (``rollup``).  ``lvl_*`` columns say which keys a row is grouped by."""
+def facts_sql(plan: Plan, levels: list[str]) -> str:
+    """One row per household of the results: the top and finest region, the subgroups,
+    the pattern of the household's 0/1 facts (``flag_bits``, one bit each) and the
+    weighted amounts the figures sum.  A household row is a row of ``aggregate_sql``
+    grouped by itself (``households`` = 1), so the roll-up takes either."""
     keys = [f"{lv}_code" for lv in levels]
     subs = [f"sg_{n}" for n in plan.subgroup_sql]
     pattern = " + ".join(f"CAST({sql} AS BIGINT) * {1 << i}"
                          for i, (_, sql) in enumerate(flag_bits(plan)))
+    amounts = ["CAST(1 AS BIGINT) AS households", "weight AS population",
+               "weight * score AS weighted_score"]
+    for n in plan.config.lines:
+        amounts += [f"weight * gap_{n} AS fgt1_{n}", f"weight * gap_{n} * gap_{n} AS fgt2_{n}"]
+    used = list(dict.fromkeys([keys[0], keys[-1]])) if keys else []
+    return f"SELECT {', '.join(used + subs)}, {pattern} AS pattern, {', '.join(amounts)} FROM hh"
+
+
+def aggregate_sql(plan: Plan, levels: list[str]) -> str:
+    """``facts_sql`` summed in the engine, grouped by the finest region (all level codes)
+    and by each subgroup within the top level, and within those by the pattern of the
+    household's facts; ``lvl_*`` columns say which keys a row is grouped by.  For
+    engines that ship results to the driver (Spark): fewer rows than households where
+    many share a pattern.  The roll-up recovers each fact's sums from the patterns' bits
+    (``assess.Sums``)."""
+    keys = [f"{lv}_code" for lv in levels]
+    subs = [f"sg_{n}" for n in plan.subgroup_sql]
     # The finest level's code stands for its parents (regions_sql gives them once).
     sets = [f"({keys[-1]}, pattern)" if keys else "(pattern)"]
     sets += [f"({keys[0]}, {s}, pattern)" if keys else f"({s}, pattern)" for s in subs]
-    sums = ["COUNT(*) AS households", "SUM(weight) AS population",
-            "SUM(weight * score) AS weighted_score"]
+    sums = ["SUM(households) AS households", "SUM(population) AS population",
+            "SUM(weighted_score) AS weighted_score"]
     for n in plan.config.lines:
-        sums += [f"SUM(weight * gap_{n}) AS fgt1_{n}", f"SUM(weight * gap_{n} * gap_{n}) AS fgt2_{n}"]
+        sums += [f"SUM(fgt1_{n}) AS fgt1_{n}", f"SUM(fgt2_{n}) AS fgt2_{n}"]
     grouping = [f"GROUPING({c}) AS lvl_{c}" for c in subs]
     used = list(dict.fromkeys([keys[0], keys[-1]])) if keys else []
     return (f"SELECT {', '.join(grouping + used + subs + ['pattern'] + sums)}\n"
-            f"FROM (SELECT *, {pattern} AS pattern FROM hh) facts\n"
+            f"FROM ({facts_sql(plan, levels)}) facts\n"
             f"GROUP BY GROUPING SETS ({', '.join(sets)})")
 
 
@@ -355,13 +370,26 @@ def regions_sql(levels: list[str]) -> str:
     return f"SELECT DISTINCT {', '.join(keys)} FROM hh"
 
 
-def county_sql() -> str:
-    """Household-based shares for UNDP's county index."""
-    return ("SELECT county_code, COUNT(*) AS households, "
-            "AVG(u_sanitary_toilet) AS sanitary_toilet_rate, "
-            "AVG(u_indoor_kitchen) AS indoor_kitchen_rate, AVG(u_tap_water) AS tap_water_rate, "
-            "AVG(u_internet) AS mobile_internet_coverage, AVG(u_road) AS road_coverage "
+UNDP_SHARES = {"sanitary_toilet_rate": "u_sanitary_toilet", "indoor_kitchen_rate": "u_indoor_kitchen",
+               "tap_water_rate": "u_tap_water", "mobile_internet_coverage": "u_internet",
+               "road_coverage": "u_road"}
+
+
+def county_sums_sql() -> str:
+    """Per county, the households and, for UNDP's shares, the sum and the count of each
+    known 0/1 household value: additive, so that chunks of households add up."""
+    sums = [f"SUM({u}) AS sum_{u}, COUNT({u}) AS n_{u}" for u in UNDP_SHARES.values()]
+    return (f"SELECT county_code, COUNT(*) AS households, {', '.join(sums)} "
             "FROM hh WHERE county_code IS NOT NULL GROUP BY county_code")
+
+
+def county_sql(table: str) -> str:
+    """Household-based shares for UNDP's county index, from ``county_sums_sql`` rows
+    (one or more per county): the share of households with each value among those where
+    it is known."""
+    shares = [f"SUM(sum_{u}) / SUM(n_{u}) AS {name}" for name, u in UNDP_SHARES.items()]
+    return (f"SELECT county_code, SUM(households) AS households, {', '.join(shares)} "
+            f"FROM {table} GROUP BY county_code")
 
 
 MONITORING_FLAGS = ("below_monitoring_line", "income_fall", "medical_burden", "disaster_burden",
@@ -378,10 +406,15 @@ def reasons_sql(plan: Plan) -> str:
 
 
 def monitoring_sql(plan: Plan) -> str:
+    """The households at risk with their reasons (unordered: ``MONITORING_ORDER``)."""
     return ("SELECT household_id, province_code, county_code, township_code, village_code, "
             "status, persons, income_pc_fen, income_change, risk_category, assessed_status, "
             f"{reasons_sql(plan)} "
-            "FROM hh WHERE risk_category IS NOT NULL ORDER BY village_code, household_id")
+            "FROM hh WHERE risk_category IS NOT NULL")
+
+
+# The monitoring list village by village, as a reviewer reads it.
+MONITORING_ORDER = "ORDER BY village_code, household_id"
 
 
 # ---------------------------------------------------------------- backends
@@ -391,6 +424,10 @@ class DuckDBBackend:
     """Embedded DuckDB: the default engine."""
 
     name = "duckdb"
+    # Household rows go to the roll-up as they are: summing them by region and fact
+    # pattern in DuckDB first costs more than it saves (nearly every household of a
+    # village has its own pattern).
+    sums_in_engine = False
 
     def __init__(self, memory_limit: str | None = None, threads: int | None = None,
                  temp_directory: str | None = None) -> None:
@@ -417,6 +454,23 @@ class DuckDBBackend:
     def to_csv(self, sql: str, path: Path) -> None:
         self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT CSV, HEADER)")
 
+    def materialize(self, name: str, sql: str, path: Path | None) -> None:
+        """``sql`` computed once into memory as the view ``name`` (and written to
+        ``path``): every later query of the chunk reads it there, not from Parquet."""
+        self.con.execute(f"CREATE OR REPLACE TABLE {name}__data AS {sql}")
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}__data")
+        if path is not None:
+            self.to_parquet(f"SELECT * FROM {name}__data", path)
+
+    def append(self, name: str, sql: str, first: bool) -> None:
+        """Rows of ``sql`` added to the table ``name`` (created by the first call)."""
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}" if first
+                         else f"INSERT INTO {name} {sql}")
+
+    def drop(self, *names: str) -> None:
+        for name in names:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
     def arrow(self, sql: str) -> pa.Table:
         return self.con.sql(sql).to_arrow_table()
 
@@ -428,6 +482,8 @@ class SparkBackend:
     """PySpark (local or a cluster): the same SQL, transpiled from DuckDB's dialect."""
 
     name = "spark"
+    # Sums by region and fact pattern in the cluster; only those rows go to the driver.
+    sums_in_engine = True
 
     def __init__(self, session=None, master: str = "local[2]") -> None:
         if session is None:
@@ -464,6 +520,20 @@ class SparkBackend:
     def arrow(self, sql: str) -> pa.Table:
         return self.sql(sql).toArrow()
 
+    def materialize(self, name: str, sql: str, path: Path) -> None:
+        self.to_parquet(sql, path)
+        self.register_parquet(name, path)
+
+    def append(self, name: str, sql: str, first: bool) -> None:
+        df = self.sql(sql)
+        if not first:
+            df = self.spark.table(name).unionByName(df)
+        df.cache().createOrReplaceTempView(name)
+
+    def drop(self, *names: str) -> None:
+        for name in names:
+            self.spark.catalog.dropTempView(name)
+
     def close(self) -> None:
         pass
 
@@ -483,9 +553,10 @@ def register_inputs(backend, tables: dict[str, InputTable], where: str | None = 
         backend.register_parquet(name, t.path, t.select_list(), where if keyed else None)
 
 
-# Households per chunk of the household pass: small enough that its hash tables stay in
-# memory (30M households: 136 s and 6.3 GB in one piece, 60 s and 2.9 GB in 8).
-CHUNK_HOUSEHOLDS = 4_000_000
+# Households per chunk of the household pass: small enough that its hash tables and its
+# results (held in memory for the chunk's sums) stay small.  At 10M households, 1M a
+# chunk computed the pass in 38 s against 46 s in chunks of 4M.
+CHUNK_HOUSEHOLDS = 1_000_000
 
 
 def household_chunks(backend, tables: dict[str, InputTable]) -> list[tuple[int, int]]:
@@ -503,19 +574,29 @@ def household_chunks(backend, tables: dict[str, InputTable]) -> list[tuple[int, 
     return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(parts)]
 
 
-def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path) -> None:
-    """The household pass into ``out`` (a file, or a folder of parts when chunked)."""
+def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path | None):
+    """The household pass into ``out`` (a file, or a folder of parts when chunked; not
+    written when None).  A generator: after each chunk (or the whole register) it yields
+    with the view ``hh`` holding that chunk's results, for the caller's sums (True for
+    the first chunk)."""
     chunks = household_chunks(backend, tables)
-    if not chunks:
-        backend.to_parquet(household_sql(plan), out)
-        return
-    out.mkdir(parents=True)
     try:
+        if not chunks:
+            backend.materialize("hh", household_sql(plan), out)
+            yield True
+            return
+        if out is not None:
+            out.mkdir(parents=True)
         for i, (lo, hi) in enumerate(chunks):
             register_inputs(backend, tables, f"household_id BETWEEN {lo} AND {hi}")
-            backend.to_parquet(household_sql(plan), out / f"part-{i:04d}.parquet")
+            backend.materialize("hh", household_sql(plan),
+                                out / f"part-{i:04d}.parquet" if out is not None else None)
+            yield i == 0
     finally:
-        register_inputs(backend, tables)
+        if chunks:
+            register_inputs(backend, tables)
+        if backend.name == "duckdb":
+            backend.drop("hh__data")
 
 
 def check_inputs(plan: Plan, folder: Path) -> dict[str, InputTable]:
