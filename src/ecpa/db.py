@@ -170,3 +170,13 @@ def in_list(session: Session, column, values: list):
         from sqlalchemy import ARRAY, any_, bindparam
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def any_of(column, name: str, dialect: str):
+    """``column`` equal to one of the list bound later as ``name``, for a statement built
+    once and executed many times: one array parameter on PostgreSQL, an expanding IN
+    elsewhere (see ``in_list``)."""
+    from sqlalchemy import ARRAY, any_, bindparam
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))

@@ -10,6 +10,7 @@ from typing import Annotated
 from cachetools import TTLCache
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from ..config import get_settings
@@ -65,20 +66,26 @@ class _TokenCache:
 tokens = _TokenCache()
 
 
-def get_actor(token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+async def get_actor(token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     """The signed-in user, read in a short session of its own: a route that works in its
-    own transactions (checkout, payment) must not also hold the request's connection."""
+    own transactions (checkout, payment) must not also hold the request's connection.
+    A token checked in the last few seconds is answered from memory, on the event loop;
+    otherwise the database is asked from a worker thread."""
     if not token:
         raise NotAuthenticated("sign in first: POST /api/auth/token, then send "
                                "'Authorization: Bearer <token>'")
     key = hashlib.sha256(token.encode()).hexdigest()
     actor = tokens.get(key)
     if actor is None:
-        with session_scope() as session:
-            user, expires_at = user_for_token(session, token, with_expiry=True)
-            actor = actor_of(user)
+        actor, expires_at = await run_in_threadpool(_actor_for_token, token)
         tokens.put(key, actor, expires_at)
     return actor
+
+
+def _actor_for_token(token: str):
+    with session_scope() as session:
+        user, expires_at = user_for_token(session, token, with_expiry=True)
+        return actor_of(user), expires_at
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

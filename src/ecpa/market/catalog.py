@@ -8,9 +8,12 @@ so the mark must be earned and can be revoked); its products carry the mark.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from ..db import any_of
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
@@ -114,15 +117,22 @@ def linked_poor_households(session: Session, seller_id: int) -> list[int]:
     return poor_households_of(session, [seller_id]).get(seller_id, [])
 
 
-def poor_households_of(session: Session, seller_ids: list[int]) -> dict[int, list[int]]:
-    """For several sellers at once (one query): their linked registered poor households."""
+@functools.cache
+def _poor_households_statement(dialect: str):
     from ..registry.models import StatusEvent
     has_status = (select(StatusEvent.id).where(StatusEvent.household_id == SellerLink.household_id)
                   .exists())
+    return (select(SellerLink.seller_id, SellerLink.household_id)
+            .where(any_of(SellerLink.seller_id, "sellers", dialect), has_status)
+            .order_by(SellerLink.seller_id, SellerLink.household_id))
+
+
+def poor_households_of(session: Session, seller_ids: list[int]) -> dict[int, list[int]]:
+    """For several sellers at once (one query): their linked registered poor households."""
+    conn = session.connection()
     out: dict[int, list[int]] = {}
-    for sid, hid in session.execute(select(SellerLink.seller_id, SellerLink.household_id)
-                                    .where(SellerLink.seller_id.in_(seller_ids), has_status)
-                                    .order_by(SellerLink.seller_id, SellerLink.household_id)):
+    for sid, hid in conn.execute(_poor_households_statement(conn.dialect.name),
+                                 {"sellers": list(seller_ids)}):
         out.setdefault(sid, []).append(hid)
     return out
 

@@ -14,16 +14,18 @@ with the industry channel, when the seller is a poor household.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import any_of, utcnow
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..ledger.models import AccountKind, Channel
 from ..ledger.service import Leg, open_account, post
@@ -140,6 +142,32 @@ _ORDER = Order.__table__
 _LINE = OrderLine.__table__
 
 
+@functools.cache
+def _statements(dialect: str) -> SimpleNamespace:
+    """The checkout's statements, built once per database kind: building and keying a
+    statement afresh for every checkout cost more than running it."""
+    ids = functools.partial(any_of, name="ids", dialect=dialect)
+    if dialect == "postgresql":
+        # Every line's stock taken in one statement (the rows are locked already).
+        take = text("UPDATE market_sku AS s SET stock = s.stock - t.taken "
+                    "FROM unnest(CAST(:skus AS integer[]), CAST(:taken AS integer[])) AS t(id, taken) "
+                    "WHERE s.id = t.id")
+    else:
+        take = update(_SKU).where(_SKU.c.id == bindparam("sku")).values(
+            stock=_SKU.c.stock - bindparam("qty"))
+    return SimpleNamespace(
+        cart=select(CartItem.sku_id, CartItem.quantity).where(CartItem.buyer == bindparam("buyer")),
+        info=select(Sku.id, Sku.weight_g, Product.name, Product.active, Product.seller_id)
+        .join(Product, Product.id == Sku.product_id).where(ids(Sku.id)),
+        lock=select(Sku.id, Sku.code, Sku.stock, Sku.price_fen, Sku.product_id)
+        .where(ids(Sku.id)).order_by(Sku.id).with_for_update(),
+        take=take,
+        order=insert(_ORDER).returning(_ORDER.c.id),
+        lines=insert(_LINE).returning(_LINE.c.id, sort_by_parameter_order=True),
+        empty_cart=delete(CartItem.__table__).where(CartItem.buyer == bindparam("buyer")),
+    )
+
+
 def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] | None,
              ship_to_code: str, address: str, contact_name: str, now: datetime,
              discount: DiscountHook | None, assisted_by: str | None,
@@ -149,10 +177,12 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
     A repeat of a finished checkout is not looked for up front (it is rare): the order's
     unique (buyer, key) refuses it, or, from an emptied cart or short of stock, the
     existing order is looked for before saying no."""
+    # Core statements on the session's connection: the ORM layer is not needed here.
+    conn = s.connection()
+    sql = _statements(conn.dialect.name)
     from_cart = items is None
     if from_cart:
-        items = [Item(sku_id, qty) for sku_id, qty in s.execute(
-            select(CartItem.sku_id, CartItem.quantity).where(CartItem.buyer == buyer))]
+        items = [Item(sku_id, qty) for sku_id, qty in conn.execute(sql.cart, {"buyer": buyer})]
         if not items:
             found = _existing(s, buyer, key)
             if found is not None:
@@ -161,9 +191,7 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
     # What need not be locked is read first, so that the SKU rows stay locked for as few
     # round trips as possible: products, sellers, their poor households, the delivery.
     ids = [i.sku_id for i in wanted]
-    info = {row.id: row for row in s.execute(
-        select(Sku.id, Sku.weight_g, Product.name, Product.active, Product.seller_id)
-        .join(Product, Product.id == Sku.product_id).where(Sku.id.in_(ids)))}
+    info = {row.id: row for row in conn.execute(sql.info, {"ids": ids})}
     for i, item in enumerate(wanted):
         if item.sku_id not in info:
             raise InvalidInput(f"no SKU {item.sku_id}", field=f"items.{i}.sku_id")
@@ -173,9 +201,7 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
     poor = poor_households_of(s, sorted({row.seller_id for row in info.values()}))
     quote = _quote(s, ship_to_code, sum(info[i.sku_id].weight_g * i.quantity for i in wanted))
     # The lock: SKU rows in ascending id order.
-    by_id = {row.id: row for row in s.execute(
-        select(Sku.id, Sku.code, Sku.stock, Sku.price_fen, Sku.product_id)
-        .where(Sku.id.in_(ids)).order_by(Sku.id).with_for_update())}
+    by_id = {row.id: row for row in conn.execute(sql.lock, {"ids": ids})}
     short = [(by_id[i.sku_id], i.quantity) for i in wanted if by_id[i.sku_id].stock < i.quantity]
     if short:
         found = _existing(s, buyer, key)
@@ -188,9 +214,10 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
                        sku_id=sku.id, available=sku.stock)
     pairs = [(by_id[i.sku_id], i.quantity) for i in wanted]
     line_discounts, campaign_id = discount(s, actor, pairs, now) if discount else ([0] * len(pairs), None)
-    s.execute(update(_SKU).where(_SKU.c.id == bindparam("sku"))
-              .values(stock=_SKU.c.stock - bindparam("taken")),
-              [{"sku": sku.id, "taken": qty} for sku, qty in pairs])
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql.take, {"skus": [sku.id for sku, _ in pairs], "taken": [q for _, q in pairs]})
+    else:
+        conn.execute(sql.take, [{"sku": sku.id, "qty": q} for sku, q in pairs])
     items_fen = sum(sku.price_fen * qty for sku, qty in pairs)
     discount_fen = sum(line_discounts)
     order = {"buyer": buyer, "checkout_key": key, "state": OrderState.PENDING_PAYMENT,
@@ -200,16 +227,15 @@ def _reserve(s: Session, actor: Actor, buyer: str, key: str, items: list[Item] |
              "contact_name": contact_name, "delivery_days": quote.days,
              "pickup_station_id": quote.pickup_station_id, "assisted_by": assisted_by,
              "campaign_id": campaign_id, "reserved_until": now + RESERVATION, "created_at": now}
-    order_id = s.execute(insert(_ORDER).values(order).returning(_ORDER.c.id)).scalar_one()
+    order_id = conn.execute(sql.order, order).scalar_one()
     lines = [{"order_id": order_id, "sku_id": sku.id, "seller_id": info[sku.id].seller_id,
               "quantity": qty, "unit_price_fen": sku.price_fen, "discount_fen": off,
               "amount_fen": sku.price_fen * qty - off, "refunded": False,
               "households": poor.get(info[sku.id].seller_id, [])}
              for (sku, qty), off in zip(pairs, line_discounts)]
-    line_ids = s.execute(insert(_LINE).returning(_LINE.c.id, sort_by_parameter_order=True),
-                         lines).scalars().all()
+    line_ids = conn.execute(sql.lines, lines).scalars().all()
     if from_cart:
-        s.execute(delete(CartItem).where(CartItem.buyer == buyer))
+        conn.execute(sql.empty_cart, {"buyer": buyer})
     return _view(order_id, order, [{"id": line_id, **line} for line_id, line in zip(line_ids, lines)])
 
 
