@@ -13,12 +13,22 @@ from starlette.middleware.sessions import SessionMiddleware
 from ..config import get_settings
 
 
+class WebSessionMiddleware(SessionMiddleware):
+    """Signed-cookie sessions for the web pages only: the API signs in with bearer tokens,
+    so its requests skip the cookie work (a busy API answers many per second)."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        return await super().__call__(scope, receive, send)
+
+
 def mount(app: FastAPI) -> None:
     from . import pages
     secret = get_settings().secret_key or "ecpa-development-only"
     # Cheap phones on slow connections: compress what is worth compressing.
     app.add_middleware(GZipMiddleware, minimum_size=800)
-    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="ecpa_session",
+    app.add_middleware(WebSessionMiddleware, secret_key=secret, session_cookie="ecpa_session",
                        max_age=12 * 3600, same_site="lax", https_only=False)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(pages.router)
