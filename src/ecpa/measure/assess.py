@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,6 @@ from .engine import (
     make_backend,
     make_plan,
     monitoring_sql,
-    regions_sql,
     register_inputs,
 )
 
@@ -100,18 +100,31 @@ def _terms(plan: Plan) -> list[tuple[str, str, str | None, str | None]]:
 
 
 @njit(cache=True, nogil=True)
-def _accumulate(group, amounts, pattern, amount_of, bit_a, bit_b, out):  # pragma: no cover
-    """out[group[r], t] += amounts[r, amount_of[t]] for every row r that has fact bits
-    bit_a[t] and bit_b[t] of its pattern (-1: no condition).  One pass over the rows
-    for every figure: numpy would take a pass per figure (50 of them), 8 times slower."""
-    for r in range(group.shape[0]):
-        g = group[r]
+def _accumulate(groups, amounts, pattern, amount_of, bit_a, bit_b, outs):  # pragma: no cover
+    """outs[k][groups[r, k], t] += amounts[r, amount_of[t]] for every row r that has
+    fact bits bit_a[t] and bit_b[t] of its pattern (-1: no condition), in every grouping
+    k where the row has a group (-1: none).  One pass over the rows for all the figures
+    of all the groupings: numpy takes a pass per figure and grouping (200 of them) and
+    is ten times slower."""
+    for r in range(groups.shape[0]):
         p = pattern[r]
         for t in range(amount_of.shape[0]):
             a = bit_a[t]
             b = bit_b[t]
             if (a < 0 or (p >> a) & 1) and (b < 0 or (p >> b) & 1):
-                out[g, t] += amounts[r, amount_of[t]]
+                v = amounts[r, amount_of[t]]
+                for k in range(groups.shape[1]):
+                    g = groups[r, k]
+                    if g >= 0:
+                        outs[k][g, t] += v
+
+
+def _encode(column) -> tuple[np.ndarray, list]:
+    """A key column as dictionary indices and the dictionary's values (NULL a value)."""
+    enc = pc.dictionary_encode(column, null_encoding="encode")
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks() if enc.num_chunks != 1 else enc.chunk(0)
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
 
 
 class _Groups:
@@ -120,41 +133,40 @@ class _Groups:
 
     def __init__(self, n_terms: int) -> None:
         self.keys: list = []
-        self.index: dict = {}
+        self.index = pd.Index([], dtype=object)
         self.sums = np.zeros((1024, n_terms))
 
-    def ids(self, uniques: list) -> np.ndarray:
-        """Group numbers of a chunk's distinct keys (new keys get new numbers)."""
-        if len(uniques) > 1000 and not isinstance(uniques[0], tuple):
-            # Many keys (villages): pandas' hash lookup instead of a Python loop.
-            known = pd.Index(self.keys, dtype=object).get_indexer(pd.Index(uniques, dtype=object))
-            new = [u for u, k in zip(uniques, known) if k < 0]
-        else:
-            known = np.array([self.index.get(u, -1) for u in uniques], dtype=np.int64)
-            new = [u for u in uniques if u not in self.index]
-        for u in new:
-            self.index[u] = len(self.keys)
-            self.keys.append(u)
-        if new:
-            known = np.asarray(known, dtype=np.int64)
-            missing = known < 0
-            known[missing] = [self.index[u] for u, m in zip(uniques, missing) if m]
-        if len(self.keys) > len(self.sums):
-            grown = np.zeros((max(len(self.keys), 2 * len(self.sums)), self.sums.shape[1]))
-            grown[:len(self.sums)] = self.sums
-            self.sums = grown
-        return np.asarray(known, dtype=np.int64)
-
-    def add(self, key_columns: list, rows: pa.Table, amounts: np.ndarray, pattern: np.ndarray,
-            spec: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        if key_columns:
-            codes, keys = _codes(*key_columns)
-            uniques = keys[0] if len(keys) == 1 else list(zip(*keys))
-            group = self.ids(uniques)[codes]
-        else:
-            group = np.zeros(rows.num_rows, dtype=np.int64)
-            self.ids([None])
-        _accumulate(group, amounts, pattern, *spec, self.sums)
+    def row_ids(self, encoded: list[tuple[np.ndarray, list]], mask: np.ndarray | None,
+                n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's group number (-1 where ``mask`` is False), new keys getting new
+        numbers; and the first row of each new key."""
+        rows = np.arange(n) if mask is None else np.flatnonzero(mask)
+        combined = np.zeros(len(rows), dtype=np.int64)
+        for indices, values in encoded:
+            combined = combined * max(len(values), 1) + indices[rows]
+        local, uniq = pd.factorize(combined)
+        keys = []
+        for _, values in reversed(encoded):
+            uniq, r = np.divmod(uniq, max(len(values), 1))
+            keys.append([values[i] for i in r])
+        uniques = keys[0] if len(keys) == 1 else list(zip(*keys[::-1]))
+        if not encoded:
+            uniques = [None] * len(uniq)
+        known = self.index.get_indexer(pd.Index(uniques, dtype=object, tupleize_cols=False))
+        new = np.flatnonzero(known < 0)
+        first = np.empty(len(uniques), dtype=np.int64)
+        first[local[::-1]] = rows[::-1]
+        if len(new):
+            known[new] = np.arange(len(self.keys), len(self.keys) + len(new))
+            self.keys += [uniques[i] for i in new]
+            self.index = pd.Index(self.keys, dtype=object, tupleize_cols=False)
+            if len(self.keys) > len(self.sums):
+                grown = np.zeros((max(len(self.keys), 2 * len(self.sums)), self.sums.shape[1]))
+                grown[:len(self.sums)] = self.sums
+                self.sums = grown
+        out = np.full(n, -1, dtype=np.int64)
+        out[rows] = known[local]
+        return out, first[new]
 
     def result(self) -> np.ndarray:
         return self.sums[:len(self.keys)]
@@ -176,75 +188,107 @@ class Sums:
                      np.array([bits[t[3]] if t[3] else -1 for t in self.terms], np.int64))
         self.keys = [f"{lv}_code" for lv in plan.config.levels]
         self.fine = _Groups(len(self.terms))
+        self.parents: list[pa.Table] = []  # level codes of each finest region, as first seen
         self.subs = {s: _Groups(len(self.terms)) for s in plan.subgroup_sql}
 
     def add(self, rows: pa.Table) -> None:
-        amounts = np.column_stack([_num(rows, n) for n in self.amount_names])
-        pattern = _num(rows, "pattern", np.int64)
-        grouped = "lvl_sg_" + next(iter(self.subs), "") in rows.column_names
+        n = rows.num_rows
+        if not n:
+            return
+        amounts = np.column_stack([_num(rows, name) for name in self.amount_names])
+        pattern = np.ascontiguousarray(_num(rows, "pattern", np.int64))
+        encoded: dict[str, tuple[np.ndarray, list]] = {}
+
+        def enc(names: list[str]) -> list:
+            for name in names:
+                if name not in encoded:
+                    encoded[name] = _encode(rows.column(name))
+            return [encoded[name] for name in names]
+
         # Rows of aggregate_sql belong to one grouping each; household rows to all.
-        finest = np.ones(rows.num_rows, dtype=bool)
+        grouped = bool(self.subs) and f"lvl_sg_{next(iter(self.subs))}" in rows.column_names
+        finest = None
         if grouped:
+            finest = np.ones(n, dtype=bool)
             for s in self.subs:
                 finest &= _num(rows, f"lvl_sg_{s}", np.int64) == 1
-        self._add(self.fine, rows, finest, [self.keys[-1]] if self.keys else [], amounts, pattern)
-        for s, groups in self.subs.items():
+        fine, new = self.fine.row_ids(enc(self.keys[-1:]), finest, n)
+        if self.keys and len(new):
+            self.parents.append(rows.select(self.keys).take(pa.array(new)))
+        groups = [fine]
+        for s, g in self.subs.items():
             mine = (_num(rows, f"lvl_sg_{s}", np.int64) == 0) if grouped else None
-            self._add(groups, rows, mine, self.keys[:1] + [f"sg_{s}"], amounts, pattern)
+            groups.append(g.row_ids(enc(self.keys[:1] + [f"sg_{s}"]), mine, n)[0])
+        outs = [self.fine] + list(self.subs.values())
+        _accumulate(np.ascontiguousarray(np.column_stack(groups)), amounts, pattern, *self.spec,
+                    tuple(g.sums for g in outs))
 
-    def _add(self, groups: _Groups, rows: pa.Table, mask, keys: list[str],
-             amounts: np.ndarray, pattern: np.ndarray) -> None:
-        if mask is not None and not mask.all():
-            rows, amounts, pattern = rows.filter(pa.array(mask)), amounts[mask], pattern[mask]
-        groups.add([rows.column(k) for k in keys], rows, np.ascontiguousarray(amounts),
-                   np.ascontiguousarray(pattern), self.spec)
-
-    def frame(self, regions: pa.Table | None = None) -> pd.DataFrame:
+    def frame(self) -> pd.DataFrame:
         """The sums of every figure for every level and subgroup, labelled with level
         ('total', 'province', …), code, subgroup and its value."""
         levels, keys = self.plan.config.levels, self.keys
         names = [t[0] for t in self.terms]
         fine_sums = self.fine.result()
         if keys:
-            fine = self.fine.keys
-            # Parents of every finest region (the first seen, should codes disagree).
-            parents = (regions.to_pandas() if regions is not None else pd.DataFrame(columns=keys)) \
-                .drop_duplicates(keys[-1]).set_index(keys[-1]).reindex(pd.Index(fine, dtype=object))
-            fine_keys = [parents[k].to_numpy(dtype=object) for k in keys[:-1]] + [np.asarray(fine, dtype=object)]
+            # Parents of every finest region (the first seen, should codes disagree), in
+            # the order of the finest regions' numbers.
+            parents = pa.concat_tables(self.parents) if self.parents else None
+            fine_keys = [np.asarray(parents.column(k).to_pylist() if parents else [], dtype=object)
+                         for k in keys]
         else:
             fine_keys, fine_sums = [], fine_sums[:1] if len(fine_sums) else np.zeros((1, len(names)))
-        n_fine = len(fine_sums)
-        parts = [_labelled("total", [None], None, [None], dict(zip(names, fine_sums.sum(axis=0)[:, None])))]
+        # (level, codes, subgroup, its values, sums): total first, then level by level,
+        # then each subgroup (by name) for the total and within the top level.
+        parts = [("total", [None], None, [None], fine_sums.sum(axis=0)[None, :])]
         for lv, column in zip(levels, fine_keys):
             codes, (uniq,) = _codes(pa.array(column, pa.string()))
-            parts.append(_labelled(lv, list(uniq), None, [None] * len(uniq),
-                                   _bincount(codes, fine_sums, len(uniq), names)))
-        for s, groups in self.subs.items():
+            parts.append((lv, list(uniq), None, [None] * len(uniq),
+                          _group_sums(codes, fine_sums, len(uniq))))
+        for s in sorted(self.subs):
+            groups = self.subs[s]
             sums = groups.result()
             pairs = groups.keys if keys else [(None, k) for k in groups.keys]
-            tops = [p[0] for p in pairs] if keys else [None] * len(pairs)
-            values = pa.array([p[-1] for p in pairs], pa.string())
-            codes, (uniq,) = _codes(values)
-            parts.append(_labelled("total", [None] * len(uniq), s, list(uniq),
-                                   _bincount(codes, sums, len(uniq), names)))
+            codes, (uniq,) = _codes(pa.array([p[-1] for p in pairs], pa.string()))
+            parts.append(("total", [None] * len(uniq), s, list(uniq),
+                          _group_sums(codes, sums, len(uniq))))
             if keys:
-                parts.append(_labelled(levels[0], tops, s, [p[-1] for p in pairs],
-                                       dict(zip(names, sums.T))))
-        del n_fine
-        frame = pd.concat(parts, ignore_index=True)
-        # A stable order whatever the input's: total first, then level by level, by code.
-        order = {lv: i for i, lv in enumerate(["total", *levels])}
-        frame = frame.assign(_lv=frame["level"].map(order),
-                             _sub=frame["subgroup"].notna()).sort_values(
-            ["_sub", "subgroup", "_lv", "code", "subgroup_value"], na_position="first",
-            kind="stable").drop(columns=["_lv", "_sub"]).reset_index(drop=True)
-        counts = ["households"] + [c for c in frame.columns if c.startswith(("poor_households_", "risk_"))]
-        frame[counts] = frame[counts].round().astype("int64")
-        return frame
+                parts.append((levels[0], [p[0] for p in pairs], s, [p[-1] for p in pairs], sums))
+        # A stable order whatever the input's: within a part by code and subgroup value.
+        head = {"level": [], "code": [], "subgroup": [], "subgroup_value": []}
+        matrices = []
+        for level, codes, subgroup, values, sums in parts:
+            order = pd.DataFrame({"c": codes, "v": values}, dtype=object).sort_values(
+                ["c", "v"], na_position="first", kind="stable").index.to_numpy()
+            head["level"] += [level] * len(order)
+            head["code"] += [codes[i] for i in order]
+            head["subgroup"] += [subgroup] * len(order)
+            head["subgroup_value"] += [values[i] for i in order]
+            matrices.append(sums[order])
+        matrix = np.vstack(matrices)
+        counts = [t for t, name in enumerate(names)
+                  if name == "households" or name.startswith(("poor_households_", "risk_"))]
+        columns = {name: matrix[:, t] for t, name in enumerate(names)}
+        for t in counts:
+            columns[names[t]] = matrix[:, t].round().astype("int64")
+        labels = pd.DataFrame({"level": head.pop("level")})
+        for name, values in head.items():  # object columns: NULL codes stay None
+            labels[name] = pd.Series(values, dtype=object)
+        return pd.concat([labels, pd.DataFrame(columns)], axis=1)
 
 
-def _bincount(codes: np.ndarray, sums: np.ndarray, n: int, names: list[str]) -> dict:
-    return {name: np.bincount(codes, weights=sums[:, t], minlength=n) for t, name in enumerate(names)}
+@njit(cache=True, nogil=True)
+def _group_sums_kernel(codes, matrix, out):  # pragma: no cover
+    for r in range(codes.shape[0]):
+        g = codes[r]
+        for t in range(matrix.shape[1]):
+            out[g, t] += matrix[r, t]
+
+
+def _group_sums(codes: np.ndarray, matrix: np.ndarray, n: int) -> np.ndarray:
+    """Rows of ``matrix`` summed by group code (one pass; row-major)."""
+    out = np.zeros((n, matrix.shape[1]))
+    _group_sums_kernel(np.ascontiguousarray(codes, dtype=np.int64), np.ascontiguousarray(matrix), out)
+    return out
 
 
 def _codes(*columns: pa.Array) -> tuple[np.ndarray, list[list]]:
@@ -268,19 +312,11 @@ def _codes(*columns: pa.Array) -> tuple[np.ndarray, list[list]]:
     return codes, keys[::-1]
 
 
-def rollup(sums: pa.Table, plan: Plan, regions: pa.Table | None = None) -> pd.DataFrame:
+def rollup(sums: pa.Table, plan: Plan) -> pd.DataFrame:
     """The figures of every level and subgroup from one table of engine rows."""
     acc = Sums(plan)
     acc.add(sums)
-    return acc.frame(regions)
-
-
-def _labelled(level: str, codes: list, subgroup: str | None, sub_values: list,
-              values: dict[str, np.ndarray]) -> pd.DataFrame:
-    n = len(codes)
-    head = pd.DataFrame({"level": [level] * n, "code": codes, "subgroup": [subgroup] * n,
-                         "subgroup_value": sub_values})
-    return pd.concat([head, pd.DataFrame(values)], axis=1)
+    return acc.frame()
 
 
 def _div(a, b):
@@ -426,19 +462,24 @@ def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
     """The household pass to ``hh_path`` and the sums of its results, chunk by chunk
     while each chunk is in memory (``each_chunk(first)`` adds what else the caller
     gathers); returns the sums of every level and subgroup."""
-    levels = plan.config.levels
     sums = Sums(plan)
-    regions = []
     rows_sql = aggregate_sql if backend.sums_in_engine else facts_sql
-    for first in household_pass(backend, plan, tables, hh_path):
-        sums.add(backend.arrow(rows_sql(plan, levels)))
-        if levels:
-            regions.append(backend.arrow(regions_sql(levels)))
-        if each_chunk:
-            each_chunk(first)
+    # The sums of a chunk are taken in a second thread while the engine computes the
+    # next chunk (both release the GIL), in chunk order.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = None
+        for first in household_pass(backend, plan, tables, hh_path):
+            rows = backend.arrow(rows_sql(plan, plan.config.levels))
+            if each_chunk:
+                each_chunk(first)
+            if pending:
+                pending.result()
+            pending = worker.submit(sums.add, rows)
+        if pending:
+            pending.result()
     if hh_path is not None:
         backend.register_parquet("hh", hh_path)
-    return sums.frame(pa.concat_tables(regions) if regions else None)
+    return sums.frame()
 
 
 def changes_table(now: pd.DataFrame, before: pd.DataFrame, years: int) -> pd.DataFrame:
