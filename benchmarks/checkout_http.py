@@ -18,11 +18,14 @@ Each run:
    the default pool runs dry and requests fail after its 30 s timeout.  The benchmark
    therefore patches the pool to C + 4 connections a worker (``--pool-size``; 0 keeps
    the default) through ``bench_app`` below;
-3. phase "checkout": C concurrent clients (httpx ``AsyncClient``, keep-alive, in
-   ``--client-procs`` processes) each loop ``POST /api/market/checkout`` with 1-3 random
-   lines (a line of the hot SKU in ``--hot-share`` of them, until it is sold out: then
-   those checkouts get 409) for ``--warmup`` + ``--duration`` seconds; only requests
-   that finish inside the measured window count;
+3. phase "checkout": C concurrent keep-alive connections loop ``POST
+   /api/market/checkout`` with 1-3 random lines (a line of the hot SKU in
+   ``--hot-share`` of them, until it is sold out: then those checkouts get 409) and a
+   random buyer's token.  By default the load comes from wrk (``--client wrk``: a C
+   client like pgbench, 2 threads, its Lua script in ``WRK_SCRIPT``), run once for
+   ``--warmup`` seconds and again for ``--duration`` seconds, which is measured; with
+   ``--client httpx`` from Python clients (httpx ``AsyncClient`` in ``--client-procs``
+   processes), which cost the machine about 5 ms of CPU a checkout themselves;
 4. phase "purchase": the same clients each loop a whole purchase: checkout, then
    ``POST /orders/{id}/payments`` and the test gateway's ``POST /test-gateway/{ref}/pay``
    (which applies the signed callback and posts the payment to the ledger);
@@ -608,6 +611,8 @@ def _lua(value) -> str:
 def _wrk(base: str, script: Path, clients: int, seconds: float, groups: dict | None,
          database: str) -> tuple[dict, dict | None, int]:
     exe = shutil.which("wrk")
+    if exe is None:
+        raise SystemExit("wrk not found: apt-get install wrk (Debian's package), or --client httpx")
     proc = subprocess.Popen([exe, "-t", "2", "-c", str(clients), "-d", f"{seconds:g}s",
                              "--timeout", "60s", "-s", str(script), base],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
