@@ -49,7 +49,10 @@ def forecast(history: pd.Series, campaign: pd.Series | None, horizon: int,
     seasonal = len(y) >= 24
     model = SARIMAX(y, exog=exog, order=(1, 0, 0), trend="c",
                     seasonal_order=(1, 0, 0, 12) if seasonal else (0, 0, 0, 0),
-                    enforce_stationarity=False, enforce_invertibility=False)
+                    # Stationary AR terms: unconstrained, the optimiser can wander to an
+                    # explosive fit (seen with scipy 1.17: an AR coefficient of -58 and a
+                    # forecast of -2.8e9 units on a plain seasonal series).
+                    enforce_stationarity=True, enforce_invertibility=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on short series
         fit = model.fit(disp=False)
