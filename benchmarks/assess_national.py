@@ -37,14 +37,20 @@ def ensure_register(data: Path, households: int) -> Path:
 
 
 def run_assess(folder: Path, out: Path, profile: str, extra: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one ``ecpa assess`` process."""
+    """Wall seconds and peak RSS (MiB) of one ``ecpa assess`` process (its CPU seconds
+    and the load average of the machine are printed: on a shared machine the wall time
+    depends on the others' load, the CPU time much less)."""
     cmd = [sys.executable, "-m", "ecpa.cli", "assess", str(folder), str(out), "--year", "2024",
            "--profile", profile, *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss
+    print(f"    CPU {usage.ru_utime + usage.ru_stime - cpu:.1f} s, load average after "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
     # ru_maxrss of children is the largest child so far: runs go from small to large.
     return wall, max(peak, before) / 1024
 
