@@ -568,11 +568,12 @@ function request()
   if not hot_gone and math.random() < cfg.hot_share then
     lines[#lines + 1] = string.format('{"sku_id":%%d,"quantity":1}', cfg.hot)
   end
-  local body = string.format('{"key":"%%s-%%d-%%d","items":[%%s],"ship_to_code":"%%s"}',
-                             cfg.prefix, tid, n, table.concat(lines, ","),
-                             cfg.ship_to[math.random(#cfg.ship_to)])
+  local key = string.format("%%s-%%d-%%d", cfg.prefix, tid, n)
+  local body = string.format('{"key":"%%s","items":[%%s],"ship_to_code":"%%s"}',
+                             key, table.concat(lines, ","), cfg.ship_to[math.random(#cfg.ship_to)])
   local headers = {["Content-Type"] = "application/json",
                    ["Authorization"] = "Bearer " .. cfg.tokens[math.random(#cfg.tokens)]}
+  if cfg.idempotency_header then headers["Idempotency-Key"] = key end
   return wrk.format("POST", "/api/market/checkout", headers, body)
 end
 
@@ -599,6 +600,8 @@ end
 
 
 def _lua(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {_lua(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -645,7 +648,7 @@ def drive_wrk(phase: str, base: str, build_info: dict, args, run: int) -> dict:
                "tokens": build_info["tokens"][:max(args.clients, args.buyers or 0)],
                "regular": build_info["regular"], "hot": build_info["hot"],
                "hot_code": build_info["hot_code"], "hot_share": args.hot_share,
-               "ship_to": list(SHIP_TO)}
+               "ship_to": list(SHIP_TO), "idempotency_header": args.idempotency_header}
         script = work / f"wrk_{part}.lua"
         script.write_text(WRK_SCRIPT % {"cfg": _lua(cfg)})
         groups = {"server": [build_info["server_pid"]]} if part == "measure" else None
