@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     delete,
+    insert,
     select,
     update,
 )
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from ..db import Base, session_scope, utcnow
+from ..db import Base, get_engine, session_scope, utcnow
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 ABANDONED = timedelta(minutes=2)  # a request running longer than this has died
@@ -50,12 +51,15 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
                         status_code=status)
 
 
+_CLAIM = insert(IdempotencyRecord.__table__)
+
+
 def _begin(caller: str, key: str, request_hash: str):
     """Claim the key (committed at once, so that a concurrent repeat sees it)."""
     try:
-        with session_scope() as s:
-            s.add(IdempotencyRecord(caller=caller, key=key, request_hash=request_hash,
-                                    state="running"))
+        with get_engine().begin() as conn:  # one plain INSERT: every keyed write pays it
+            conn.execute(_CLAIM, {"caller": caller, "key": key, "request_hash": request_hash,
+                                  "state": "running", "created_at": utcnow()})
         return None
     except IntegrityError:
         with session_scope() as s:
@@ -87,9 +91,9 @@ def _finish(caller: str, key: str, response: Response | None, body: bytes) -> No
         if response is None or response.status_code >= 500:
             s.execute(delete(IdempotencyRecord).where(q))
             return
-        row = s.scalar(select(IdempotencyRecord).where(q))
-        row.state, row.status_code, row.body = "done", response.status_code, body
-        row.media_type = response.media_type or response.headers.get("content-type")
+        s.execute(update(IdempotencyRecord).where(q).values(
+            state="done", status_code=response.status_code, body=body,
+            media_type=response.media_type or response.headers.get("content-type")))
 
 
 class IdempotencyMiddleware:
