@@ -83,6 +83,9 @@ def db_url(request, tmp_path, monkeypatch):
     else:
         url = request.getfixturevalue("pg_server_url")
         _reset_schema(url)
+        # The same URL, another database's rows: no copy of the last one's may be kept.
+        from ecpa.refcache import clear_all
+        clear_all()
     monkeypatch.setenv("ECPA_DATABASE_URL", url)
     monkeypatch.setenv("ECPA_SECRET_KEY", SECRET)
     monkeypatch.setenv("ECPA_CONFIG", str(tmp_path / "absent.toml"))

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # orders/s (p99 107 ms), 4: 371 (139 ms), 8: 366 (206 ms), 16: 343 (717 ms), 1: 293.
     # More threads only fight over the GIL; run more processes for more throughput.
     api_threads: int = 2
+    # On PostgreSQL, a checkout of listed items whose buyer, SKUs and delivery route
+    # are known in memory is done in one SQL statement on the event loop
+    # (market/fastlane.py); anything else goes the ordinary way.
+    checkout_fast_lane: bool = True
+    # Its connections per server process: statements beyond about two per core only
+    # queue for the same SKU rows inside PostgreSQL (measured: benchmarks/checkout_http.py).
+    checkout_lane_connections: int = 4
     # Domain of the GS1 Digital Link URIs in batch QR codes (ECPA's own resolver, if any).
     trace_resolver: str = "https://id.gs1.org"
 

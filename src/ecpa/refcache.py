@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -31,24 +32,33 @@ class ReferenceCache:
         self._lock = threading.Lock()  # TTLCache is not safe across the server's threads
         self._data: TTLCache | None = None
         event.listen(Session, "after_flush", self._after_flush)
+        _every.add(self)
 
     def get(self, session: Session, key: object, load: Callable[[], T]) -> T:
+        url = str(session.get_bind().url)
+        hit = self.peek(url, key)
+        if hit is not MISSING:
+            return hit  # type: ignore[return-value]
+        value = load()  # outside the lock: it queries the database
+        self.put(url, key, value)
+        return value
+
+    def peek(self, url: str, key: object) -> object:
+        """The entry kept for ``key`` of the database at ``url``, or ``MISSING`` (also
+        when the cache is off): for callers that cannot query synchronously."""
         seconds = get_settings().reference_cache_seconds
         if seconds <= 0:
-            return load()
-        k = (str(session.get_bind().url), key)
+            return MISSING
         with self._lock:
             if self._data is None or self._data.ttl != seconds:
                 # time.monotonic looked up at each call, so that tests can move the clock.
                 self._data = TTLCache(MAX_ENTRIES, seconds, timer=lambda: time.monotonic())
-            hit = self._data.get(k, _MISSING)
-        if hit is not _MISSING:
-            return hit  # type: ignore[return-value]
-        value = load()  # outside the lock: it queries the database
+            return self._data.get((url, key), MISSING)
+
+    def put(self, url: str, key: object, value: object) -> None:
         with self._lock:
             if self._data is not None:
-                self._data[k] = value
-        return value
+                self._data[(url, key)] = value
 
     def clear(self) -> None:
         with self._lock:
@@ -62,4 +72,12 @@ class ReferenceCache:
             self.clear()
 
 
-_MISSING = object()
+MISSING = object()
+_every: weakref.WeakSet[ReferenceCache] = weakref.WeakSet()
+
+
+def clear_all() -> None:
+    """Empty every cache: for a database emptied behind the ORM's back (the tests'
+    schema reset), where no flush tells them."""
+    for cache in list(_every):
+        cache.clear()

@@ -34,12 +34,25 @@ def create_app() -> FastAPI:
     from ..trace.api import public_router as trace_public_router
     from ..trace.api import router as trace_router
 
+    lanes: dict = {}  # filled while the application runs (its lifespan)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         # Fewer threads for the synchronous routes than AnyIO's 40: on a few cores more
         # threads only fight over the GIL (measured: benchmarks/checkout_http.py).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
-        yield
+        settings = get_settings()
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        if settings.checkout_fast_lane and settings.database_url.startswith("postgresql"):
+            from ..market.fastlane import FastLane
+            lanes["checkout"] = FastLane(settings.database_url,
+                                          settings.checkout_lane_connections)
+            await lanes["checkout"].open()
+        try:
+            yield
+        finally:
+            lane = lanes.pop("checkout", None)
+            if lane is not None:
+                await lane.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -50,6 +63,11 @@ def create_app() -> FastAPI:
 
     from .idempotency import IdempotencyMiddleware
     app.add_middleware(IdempotencyMiddleware)
+    # Outside the Idempotency-Key middleware, inside gzip and the web session (mount):
+    # the checkout's fast lane, opened by the lifespan on PostgreSQL.
+    from ..market.api import CheckoutFastLane
+    app.add_middleware(CheckoutFastLane, lanes=lanes)
+    app.state.lanes = lanes
 
     from ..web.app import error_page, mount, wants_html
 

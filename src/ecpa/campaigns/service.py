@@ -46,7 +46,7 @@ from ..market import orders
 from ..market.models import Order, OrderLine, OrderState, Product, Refund, Seller, Sku
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
-from ..refcache import ReferenceCache
+from ..refcache import MISSING, ReferenceCache
 from ..regions.models import Level, Region
 from .models import (
     Campaign,
@@ -224,30 +224,55 @@ def discount_hook(session: Session, actor: Actor, pairs: list[tuple[Sku, int]],
     """
     _presale_guard(session, pairs, now)
     none = ([0] * len(pairs), None)
-    campaigns = [c for c in _campaigns.get(session, "all", lambda: _all_campaigns(session))
-                 if c.starts_at <= now < c.ends_at]
+    campaigns = active_campaigns(keep_campaigns(session), now)
     if not campaigns:
         return none
     products = {p.id: p for p in session.scalars(select(Product).where(
         Product.id.in_({sku.product_id for sku, _ in pairs})))}
     sellers = {x.id: x for x in session.scalars(select(Seller).where(
         Seller.id.in_({p.seller_id for p in products.values()})))}
-    amounts = [sku.price_fen * qty for sku, qty in pairs]
-    best: tuple[Campaign, list[int], list[bool]] | None = None
-    for c in campaigns:
-        covered = [_covers(c, products[sku.product_id], sellers[products[sku.product_id].seller_id])
-                   for sku, _ in pairs]
-        if not any(covered):
-            continue
-        off = line_discounts(c, amounts, covered)
-        if best is None or sum(off) > sum(best[1]):
-            best = (c, off, covered)
+    best = best_campaign(campaigns, [(sku.price_fen * qty, products[sku.product_id],
+                                      sellers[products[sku.product_id].seller_id])
+                                     for sku, qty in pairs])
     if best is None:
         return none
     c, off, covered = best
     if c.per_buyer_limit is not None:
         _enforce_limit(session, c, actor.username, [p for p, ok in zip(pairs, covered) if ok])
     return off, c.id
+
+
+def active_campaigns(campaigns: list, now: datetime) -> list:
+    return [c for c in campaigns if c.starts_at <= now < c.ends_at]
+
+
+def keep_campaigns(session: Session) -> list:
+    """Every campaign, read into the in-memory copy if it is not there."""
+    return _campaigns.get(session, "all", lambda: _all_campaigns(session))
+
+
+def cached_campaigns(url: str) -> list | None:
+    """Every campaign as kept in memory, or None when they are not (the checkout's fast
+    lane then takes the ordinary way, which loads them)."""
+    found = _campaigns.peek(url, "all")
+    return None if found is MISSING else found
+
+
+def best_campaign(campaigns: list, lines: list[tuple[int, object, object]]
+                  ) -> tuple[Campaign, list[int], list[bool]] | None:
+    """Of the active ``campaigns``, the one that takes most off an order whose lines are
+    (amount in fen, product, seller); on a tie the one created first.  Returns it with
+    each line's discount and whether it covers the line, or None."""
+    amounts = [amount for amount, _, _ in lines]
+    best: tuple[Campaign, list[int], list[bool]] | None = None
+    for c in campaigns:
+        covered = [_covers(c, product, seller) for _, product, seller in lines]
+        if not any(covered):
+            continue
+        off = line_discounts(c, amounts, covered)
+        if best is None or sum(off) > sum(best[1]):
+            best = (c, off, covered)
+    return best
 
 
 def _enforce_limit(session: Session, c: Campaign, buyer: str, pairs: list[tuple[Sku, int]]) -> None:

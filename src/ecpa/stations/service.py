@@ -25,12 +25,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
-from ..refcache import ReferenceCache
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..ledger.models import Account, AccountKind, Channel, Transaction
 from ..ledger.service import Leg, balance, open_account, post
 from ..people.access import Actor, audit, require_region, require_role, system_actor
 from ..people.models import Role, User
+from ..refcache import MISSING, ReferenceCache
 from ..regions.codes import scope_prefix
 from ..regions.models import Level, Region
 from ..registry.models import Household, Member
@@ -330,7 +330,18 @@ def quote_delivery(session: Session, ship_to_code: str, weight_g: int) -> Delive
     seconds (``ecpa.refcache``): every checkout asks for it."""
     if type(weight_g) is not int or weight_g < 0:
         raise InvalidInput("weight_g must be a non-negative integer (grams)", field="weight_g")
-    route = _routes.get(session, ship_to_code, lambda: _route(session, ship_to_code))
+    return _charge(_routes.get(session, ship_to_code, lambda: _route(session, ship_to_code)),
+                   weight_g)
+
+
+def cached_quote(url: str, ship_to_code: str, weight_g: int) -> DeliveryQuote | None:
+    """The quote from a route kept in memory, or None when it is not (the checkout's
+    fast lane, which cannot query synchronously, then takes the ordinary way)."""
+    route = _routes.peek(url, ship_to_code)
+    return None if route is MISSING else _charge(route, weight_g)
+
+
+def _charge(route: _Route, weight_g: int) -> DeliveryQuote:
     extra_kg = -(-max(0, weight_g - route.base_weight_g) // 1000)  # started kilograms
     return DeliveryQuote(fee_fen=route.fee_fen + extra_kg * route.per_kg_fen, days=route.days,
                          pickup_station_id=route.pickup_station_id, zone=route.zone.value)
