@@ -13,7 +13,6 @@ add up to the total exactly.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -154,79 +153,56 @@ def _member_rule_value(i: int, rule: Rule) -> str:
     return f"CASE WHEN {app} AND NOT ((COALESCE(m_miss, 0) & {bit}) > 0) THEN 1 ELSE 0 END"
 
 
-# The aggregates the household pass takes over a household's rows, as SQL.
-AGGREGATES = {"count": "COUNT(*)", "sum": "SUM({})", "max": "MAX({})", "bit_or": "BIT_OR({})"}
-
-# Living conditions and household columns the base row carries.
-COND_COLS = ("housing_safe", "drinking_water_safe", "cooking_fuel", "toilet", "electricity",
-             "road_access", "internet_access", "food_secure", "clothing_secure",
-             "medical_expense_fen", "disaster_loss_fen", "assets_owned", "cooperative_member",
-             "indoor_kitchen", "tap_water")
-HH_COLS = ("province_code", "county_code", "township_code", "village_code", "status",
-           "monitoring_category", "risk_eliminated", "main_cause", "size", "child_deaths")
-
-
-def member_figures(plan: Plan) -> list[tuple[str, str, str]]:
-    """What the household pass takes from members: (name, aggregate, SQL per member row
-    of ``member_rows_sql``)."""
-    if len(plan.member_rules) > 62:
-        raise InvalidInput("at most 62 member-level rules")
-    return [
-        ("n_members", "count", "1"),
-        ("head_sex", "max", "CASE WHEN relation = 'head' THEN sex END"),
-        ("head_age", "max", "CASE WHEN relation = 'head' THEN age END"),
-        ("wage_earners", "sum", "CASE WHEN monthly_wage_fen > 0 THEN 1 ELSE 0 END"),
-        ("able_labour", "sum",
-         "CASE WHEN labour_ability IN ('skilled', 'ordinary') THEN 1 ELSE 0 END"),
-        ("has_disabled", "max",
-         "CASE WHEN disability IS NOT NULL AND disability <> 'none' THEN 1 ELSE 0 END"),
-    ] + [(f"m_{name}", "bit_or", sql) for name, sql in _member_bits(plan).items()]
-
-
-def income_figures(plan: Plan) -> list[tuple[str, str, str]]:
-    """What the household pass takes from incomes (as ``member_figures``)."""
+def household_sql(plan: Plan) -> str:
+    """The household pass: one row per household."""
     y = plan.year
-    return [
-        ("income_fen", "sum", f"CASE WHEN year = {y} THEN amount_fen END"),
-        ("income_prev_fen", "sum", f"CASE WHEN year = {y - 1} THEN amount_fen END"),
-        ("income_sources", "sum", f"CASE WHEN year = {y} AND amount_fen > 0 THEN 1 ELSE 0 END"),
-        ("top_source_fen", "max", f"CASE WHEN year = {y} THEN amount_fen END"),
-    ]
-
-
-def member_rows_sql(plan: Plan) -> str:
-    """Members with their age in completed years at the end of the assessment year."""
-    return f"SELECT *, {plan.year} - EXTRACT(YEAR FROM birth_date) AS age FROM members"
-
-
-def income_rows_sql(plan: Plan) -> str:
-    return f"SELECT * FROM incomes WHERE year IN ({plan.year}, {plan.year - 1})"
-
-
-def figures_sql(rows: str, figures: list[tuple[str, str, str]], grouped: bool) -> str:
-    """``figures`` of ``rows`` per household (grouped), or each row's values to be
-    reduced outside the engine (``direct``)."""
-    if grouped:
-        cols = [f"{AGGREGATES[op].format(sql)} AS {name}" for name, op, sql in figures]
-        return f"SELECT household_id, {', '.join(cols)} FROM ({rows}) r GROUP BY household_id"
-    cols = [f"{sql} AS {name}" for name, op, sql in figures if op != "count"]
-    return f"SELECT household_id, {', '.join(cols)} FROM ({rows}) r"
-
-
-def household_sql(plan: Plan, direct: str | None = None) -> str:
-    """The household pass: one row per household.  ``direct`` names a relation that
-    already holds every household's row with its member, income and condition figures
-    (``direct.py``), instead of the joins of the grouped inputs."""
     cfg = plan.config
     survey = cfg.survey
-    mfig, ifig = member_figures(plan), income_figures(plan)
-    mrule_cols = [name for name, _, _ in mfig if name.startswith("m_")]
+    if len(plan.member_rules) > 62:
+        raise InvalidInput("at most 62 member-level rules")
+    masks = _member_bits(plan)
+    mrules = [f"BIT_OR({sql}) AS m_{name}" for name, sql in masks.items()]
+    mrule_cols = ", ".join(f"m.m_{name}" for name in masks)
+    cond_cols = [c for c in ("housing_safe", "drinking_water_safe", "cooking_fuel", "toilet",
+                             "electricity", "road_access", "internet_access", "food_secure",
+                             "clothing_secure", "medical_expense_fen", "disaster_loss_fen",
+                             "assets_owned", "cooperative_member", "indoor_kitchen", "tap_water")]
+    hh_cols = ["province_code", "county_code", "township_code", "village_code", "status",
+               "monitoring_category", "risk_eliminated", "main_cause", "size", "child_deaths"]
     design = []
     for role, col in (("survey_weight", survey.weight), ("survey_stratum", survey.strata),
                       ("survey_cluster", survey.cluster)):
         design.append(f'h."{col}" AS {role}' if col else
                       f"CAST(NULL AS {'DOUBLE' if role == 'survey_weight' else 'VARCHAR'}) AS {role}")
-    cols = f"""h.household_id, {', '.join('h.' + c for c in HH_COLS)},
+
+    base = f"""
+WITH mem AS (
+  SELECT *, {y} - EXTRACT(YEAR FROM birth_date) AS age FROM members
+),
+m AS (
+  SELECT household_id,
+    COUNT(*) AS n_members,
+    MAX(CASE WHEN relation = 'head' THEN sex END) AS head_sex,
+    MAX(CASE WHEN relation = 'head' THEN age END) AS head_age,
+    SUM(CASE WHEN monthly_wage_fen > 0 THEN 1 ELSE 0 END) AS wage_earners,
+    SUM(CASE WHEN labour_ability IN ('skilled', 'ordinary') THEN 1 ELSE 0 END) AS able_labour,
+    MAX(CASE WHEN disability IS NOT NULL AND disability <> 'none' THEN 1 ELSE 0 END) AS has_disabled
+    {''.join(', ' + s for s in mrules)}
+  FROM mem GROUP BY household_id
+),
+inc AS (
+  SELECT household_id,
+    SUM(CASE WHEN year = {y} THEN amount_fen END) AS income_fen,
+    SUM(CASE WHEN year = {y - 1} THEN amount_fen END) AS income_prev_fen,
+    SUM(CASE WHEN year = {y} AND amount_fen > 0 THEN 1 ELSE 0 END) AS income_sources,
+    MAX(CASE WHEN year = {y} THEN amount_fen END) AS top_source_fen
+  FROM incomes WHERE year IN ({y}, {y - 1}) GROUP BY household_id
+),
+cond AS (
+  SELECT * FROM conditions WHERE year = {y}
+),
+base AS (
+  SELECT h.household_id, {', '.join('h.' + c for c in hh_cols)},
     m.n_members, COALESCE(m.n_members, CAST(h.size AS BIGINT)) AS persons,
     m.head_sex, m.head_age, COALESCE(m.wage_earners, 0) AS wage_earners,
     COALESCE(m.able_labour, 0) AS able_labour, COALESCE(m.has_disabled, 0) AS has_disabled,
@@ -236,30 +212,9 @@ def household_sql(plan: Plan, direct: str | None = None) -> str:
     CASE WHEN i.income_prev_fen > 0
          THEN CAST(i.income_fen - i.income_prev_fen AS DOUBLE) / i.income_prev_fen END AS income_change,
     CASE WHEN i.income_fen > 0 THEN CAST(i.top_source_fen AS DOUBLE) / i.income_fen END AS max_source_share,
-    {', '.join('c.' + c for c in COND_COLS)},
+    {', '.join('c.' + c for c in cond_cols)},
     {', '.join(design)}
-    {''.join(', m.' + c for c in mrule_cols)}"""
-    if direct:
-        # One relation: the same columns without the tables' names.
-        flat = re.sub(r"\b[hmic]\.", "", cols)
-        base = f"""
-WITH base AS (
-  SELECT {flat}
-  FROM {direct}
-)"""
-    else:
-        base = f"""
-WITH m AS (
-  {figures_sql(member_rows_sql(plan), mfig, grouped=True)}
-),
-inc AS (
-  {figures_sql(income_rows_sql(plan), ifig, grouped=True)}
-),
-cond AS (
-  SELECT * FROM conditions WHERE year = {plan.year}
-),
-base AS (
-  SELECT {cols}
+    {(', ' + mrule_cols) if mrule_cols else ''}
   FROM households h
   LEFT JOIN m ON m.household_id = h.household_id
   LEFT JOIN inc i ON i.household_id = h.household_id
@@ -467,10 +422,8 @@ class DuckDBBackend:
     sums_in_engine = False
 
     def __init__(self, memory_limit: str | None = None, threads: int | None = None,
-                 temp_directory: str | None = None, direct: bool = True) -> None:
+                 temp_directory: str | None = None) -> None:
         import duckdb
-        # The household pass without hash tables where it can (direct.py).
-        self.direct = direct
         self.con = duckdb.connect()
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -627,23 +580,16 @@ def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path
     with the view ``hh`` holding that chunk's results, for the caller's sums (True for
     the first chunk)."""
     chunks = household_chunks(backend, tables)
-
-    def sql() -> str:
-        if getattr(backend, "direct", False):
-            from .direct import household_rows
-            return household_sql(plan, household_rows(backend, plan))
-        return household_sql(plan)
-
     try:
         if not chunks:
-            backend.materialize("hh", sql(), out)
+            backend.materialize("hh", household_sql(plan), out)
             yield True
             return
         if out is not None:
             out.mkdir(parents=True)
         for i, (lo, hi) in enumerate(chunks):
             register_inputs(backend, tables, f"household_id BETWEEN {lo} AND {hi}")
-            backend.materialize("hh", sql(),
+            backend.materialize("hh", household_sql(plan),
                                 out / f"part-{i:04d}.parquet" if out is not None else None)
             yield i == 0
     finally:
