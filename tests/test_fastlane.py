@@ -182,3 +182,28 @@ def test_many_buyers_at_once_through_the_lane_never_oversell(client, shop):  # n
                         .where(OrderLine.sku_id == shop["walnut"])) == 50
         assert s.scalar(select(func.count()).select_from(Order)) == 50
     assert lane(client).outcomes["placed"] >= 25  # most of the sales went through the lane
+
+
+def test_the_lane_keeps_one_plan_and_may_answer_before_the_flush(db_url):
+    """Its connections keep one plan of the statement; with ``wait_for_flush`` off (an
+    operator's choice, docs/marketplace.md) their commits do not wait for the disk,
+    while every other connection's do."""
+    import asyncio
+
+    from ecpa.market.fastlane import FastLane
+
+    async def settings_of(lane: FastLane) -> tuple:
+        await lane.open()
+        try:
+            async with lane.pool.connection() as conn:
+                cur = await conn.execute("SELECT current_setting('plan_cache_mode'), "
+                                         "current_setting('synchronous_commit')")
+                return await cur.fetchone()
+        finally:
+            await lane.close()
+
+    assert asyncio.run(settings_of(FastLane(db_url, 1))) == ("force_generic_plan", "on")
+    assert asyncio.run(settings_of(FastLane(db_url, 1, wait_for_flush=False))) == (
+        "force_generic_plan", "off")
+    with session_scope() as s:
+        assert s.scalar(text("SELECT current_setting('synchronous_commit')")) == "on"

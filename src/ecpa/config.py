@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Its connections per server process: statements beyond about two per core only
     # queue for the same SKU rows inside PostgreSQL (measured: benchmarks/checkout_http.py).
     checkout_lane_connections: int = 4
+    # Whether the lane's reservations wait for the disk before answering (market/fastlane.py).
+    checkout_lane_wait_for_flush: bool = True
     # Domain of the GS1 Digital Link URIs in batch QR codes (ECPA's own resolver, if any).
     trace_resolver: str = "https://id.gs1.org"
 

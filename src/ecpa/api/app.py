@@ -45,7 +45,8 @@ def create_app() -> FastAPI:
         if settings.checkout_fast_lane and settings.database_url.startswith("postgresql"):
             from ..market.fastlane import FastLane
             lanes["checkout"] = FastLane(settings.database_url,
-                                          settings.checkout_lane_connections)
+                                          settings.checkout_lane_connections,
+                                          settings.checkout_lane_wait_for_flush)
             await lanes["checkout"].open()
         try:
             yield

@@ -126,18 +126,27 @@ SELECT order_id, id, sku_id, households FROM lines ORDER BY sku_id
 # the plan does not depend on the values (ids looked up by key in small joins).
 GENERIC_PLAN = "-c plan_cache_mode=force_generic_plan"
 
+# A reservation's commit need not wait for the disk (``checkout_lane_wait_for_flush``):
+# the SKU rows are then free as soon as it commits, instead of after the flush that the
+# next checkouts of the same SKUs queue behind.  What a crash of the database could
+# lose is the last fraction of a second of reservations, whole (order, lines and the
+# stock they took, together); never a payment, whose own commit waits for the disk and
+# so for every reservation before it.
+NO_FLUSH_WAIT = " -c synchronous_commit=off"
+
 
 class FastLane:
     """One per server process, opened and closed with the application (its lifespan):
     a small pool of autocommit connections on the process's event loop."""
 
-    def __init__(self, database_url: str, pool_size: int) -> None:
+    def __init__(self, database_url: str, pool_size: int, wait_for_flush: bool = True) -> None:
         url = make_url(database_url)
         # The key the ordinary path's caches use (ReferenceCache keys by the URL's text).
         self.cache_key = str(url)
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=pool_size, open=False,
-                                        kwargs={"autocommit": True, "options": GENERIC_PLAN},
+                                        kwargs={"autocommit": True, "options": GENERIC_PLAN + (
+                                            "" if wait_for_flush else NO_FLUSH_WAIT)},
                                         name="checkout-fast-lane")
         # How each checkout went (placed, refused, why it took the ordinary way): logged
         # at shutdown, read by the tests to know the lane answered.
