@@ -10,8 +10,8 @@ from typing import Annotated
 from cachetools import TTLCache
 from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ..config import get_settings
 from ..db import session_scope, utcnow
@@ -74,12 +74,20 @@ async def get_actor(token: Annotated[str | None, Depends(oauth2)]) -> Actor:
     if not token:
         raise NotAuthenticated("sign in first: POST /api/auth/token, then send "
                                "'Authorization: Bearer <token>'")
-    key = hashlib.sha256(token.encode()).hexdigest()
-    actor = tokens.get(key)
+    actor = cached_actor(token)
     if actor is None:
         actor, expires_at = await run_in_threadpool(_actor_for_token, token)
-        tokens.put(key, actor, expires_at)
+        tokens.put(_token_key(token), actor, expires_at)
     return actor
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def cached_actor(token: str) -> Actor | None:
+    """The actor of a token checked in the last few seconds, or None."""
+    return tokens.get(_token_key(token))
 
 
 def _actor_for_token(token: str):

@@ -3,14 +3,13 @@ need sign-in.  Write requests accept an ``Idempotency-Key`` header (api/idempote
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt
 
-from ..api.deps import ActorDep, SessionDep, tokens
+from ..api.deps import ActorDep, SessionDep, cached_actor
 from ..api.routing import ApiRouter
 from ..db import session_factory
 from ..errors import PermissionDenied
@@ -250,7 +249,7 @@ def _known_actor(authorization: bytes):
     scheme, _, token = authorization.decode("latin-1").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    return tokens.get(hashlib.sha256(token.encode()).hexdigest())
+    return cached_actor(token)
 
 
 def _discount_hook():
