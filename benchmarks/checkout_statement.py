@@ -48,7 +48,7 @@ def params(rnd: random.Random, skus: list, buyer: str, n: int) -> dict:
             "ship_to_address": "", "contact_name": "", "delivery_days": 3,
             "pickup_station_id": None, "campaign_id": None,
             "reserved_until": now + timedelta(minutes=15), "created_at": now,
-            "lines": json.dumps(lines)}
+            "lines": json.dumps(lines), "skus": [line["sku_id"] for line in lines]}
 
 
 def busy_seconds() -> float:

@@ -207,3 +207,42 @@ def test_the_lane_keeps_one_plan_and_may_answer_before_the_flush(db_url):
         "force_generic_plan", "off")
     with session_scope() as s:
         assert s.scalar(text("SELECT current_setting('synchronous_commit')")) == "on"
+
+
+def test_the_lanes_kept_plan_finds_every_sku_by_key(db_url, shop, monkeypatch):  # noqa: F811
+    """The plan a lane connection keeps for its statement reads market_sku through its
+    primary key, never by scanning the table: a scan planned while the table is one
+    page would be kept after the table grows or fills with dead versions of hot rows."""
+    from ecpa.api.app import create_app
+    from ecpa.config import reset_settings
+
+    monkeypatch.setenv("ECPA_CHECKOUT_LANE_CONNECTIONS", "1")  # the one that prepared it
+    reset_settings()
+    with session_scope(db_url) as s:
+        create_user(s, ADMIN, "alice", PW, Role.CONSUMER)
+
+    async def kept_plan(pool) -> str:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT name, cardinality(parameter_types) FROM pg_prepared_statements "
+                "WHERE statement LIKE '%%locked AS MATERIALIZED%%'")
+            name, n = await cur.fetchone()
+            # Generic plan: the parameters' values play no part, so NULLs will do;
+            # EXPLAIN without ANALYZE runs nothing.
+            cur = await conn.execute(f"EXPLAIN EXECUTE {name}({', '.join(['NULL'] * n)})")
+            return "\n".join(r[0] for r in await cur.fetchall())
+
+    try:
+        with TestClient(create_app()) as c:
+            alice = signed_in(c, "alice")
+            r = buy(c, alice, "by-key", [(shop["walnut"], 1), (shop["honey"], 2)])
+            assert r.status_code == 201, r.text
+            assert lane(c).outcomes["placed"] == 1
+            plan = c.portal.call(kept_plan, lane(c).pool)
+    finally:
+        monkeypatch.delenv("ECPA_CHECKOUT_LANE_CONNECTIONS")
+        reset_settings()
+    assert "Seq Scan on market_sku" not in plan
+    # Both the locking read and the stock update look SKUs up by id (an index scan or
+    # a bitmap of the same index, as the planner likes).
+    assert plan.count("Scan using pk_market_sku") + plan.count("Scan on pk_market_sku") == 2, plan

@@ -78,7 +78,7 @@ WITH want AS (
              seller_id integer, weight_g integer, origin_code text, linked boolean)
 ), locked AS MATERIALIZED (
     SELECT id, stock, price_fen, weight_g, product_id FROM market_sku
-    WHERE id IN (SELECT sku_id FROM want) ORDER BY id FOR UPDATE
+    WHERE id = ANY(%(skus)s::integer[]) ORDER BY id FOR UPDATE
 ), verdict AS (
     SELECT count(*) = (SELECT count(*) FROM want)
            AND coalesce(bool_and(l.stock >= w.qty AND l.price_fen = w.price
@@ -92,7 +92,7 @@ WITH want AS (
     JOIN market_product p ON p.id = l.product_id JOIN market_seller s ON s.id = p.seller_id
 ), taken AS (
     UPDATE market_sku k SET stock = k.stock - w.qty FROM want w, verdict v
-    WHERE v.ok AND k.id = w.sku_id
+    WHERE v.ok AND k.id = ANY(%(skus)s::integer[]) AND k.id = w.sku_id
 ), placed AS (
     INSERT INTO market_order (buyer, checkout_key, state, items_fen, discount_fen,
         delivery_fee_fen, total_fen, refunded_fen, ship_to_code, ship_to_address,
@@ -124,7 +124,14 @@ SELECT order_id, id, sku_id, households FROM lines ORDER BY sku_id
 # of backend CPU a checkout against 0.66 ms, run alone in a loop).  Left to choose,
 # PostgreSQL sometimes keeps planning it for each call, depending on the first few;
 # the plan does not depend on the values (ids looked up by key in small joins).
-GENERIC_PLAN = "-c plan_cache_mode=force_generic_plan"
+#
+# A kept plan must find every row by key.  Made while the SKU table is a page or two,
+# it would scan the table, and keep scanning it after the table has grown, or filled
+# with the dead versions of a few hot SKUs' rows updated hundreds of times a second
+# (measured: such scans became most of PostgreSQL's CPU a checkout).  So the SKUs come
+# as an id array the primary key answers (``id = ANY``), and the lane's connections
+# plan without sequential scans.
+GENERIC_PLAN = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
 
 # A reservation's commit need not wait for the disk (``checkout_lane_wait_for_flush``):
 # the SKU rows are then free as soon as it commits, instead of after the flush that the
@@ -215,7 +222,7 @@ class FastLane:
                      "created_at": now}
             # The lines as one JSON parameter: adapting nine arrays cost more Python
             # than the rest of the request.
-            params = {**order, "lines": json.dumps([
+            params = {**order, "skus": [f.id for f in facts], "lines": json.dumps([
                 {"sku_id": f.id, "qty": i.quantity, "price": f.price_fen, "off": o,
                  "product_id": f.product_id, "seller_id": f.seller_id, "weight_g": f.weight_g,
                  "origin_code": f.origin_code, "linked": f.poverty_linked}
