@@ -36,7 +36,10 @@ Each run:
    own, then ``pgbench -c C -j 2 -T 30``) as the yardstick, and prints checkout orders/s
    ÷ pgbench tps.
 
-While each phase is measured, the CPU time of the client processes, the server
+Before each measured phase, ours and pgbench's, the server is made to checkpoint and the
+kernel to write its dirty pages (``settle``): otherwise the writes of the phase before
+(pgbench's, the last run's) are flushed during the next one and its commits wait behind
+them.  While each phase is measured, the CPU time of the client processes, the server
 processes and PostgreSQL's processes is read from /proc, to show where the two cores go.
 ``--runs K`` repeats everything and reports medians; the last line is JSON.
 """
@@ -696,6 +699,7 @@ def pgbench(args) -> dict:
     subprocess.run([exe, "-i", "-s", str(args.pgbench_scale), "-q", *conn, PGBENCH_DB],
                    check=True, capture_output=True)
     clients = args.pgbench_clients or args.clients
+    unsettled = settle()
     proc = subprocess.Popen([exe, "-c", str(clients), "-j", "2", "-T", str(args.pgbench_duration),
                              *conn, PGBENCH_DB], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -712,7 +716,23 @@ def pgbench(args) -> dict:
     latency = re.search(r"latency average = ([\d.]+) ms", out)
     return {"tps": round(tps, 1), "clients": clients, "scale": args.pgbench_scale,
             "latency_avg_ms": float(latency.group(1)) if latency else None,
-            "cpu_cores": cpu_share(before, after, span)}
+            "cpu_cores": cpu_share(before, after, span), "unsettled_kb": unsettled}
+
+
+def settle() -> dict:
+    """Before each measured phase, ours and pgbench's alike: what the phase before it
+    wrote (its WAL and dirty pages, a dropped database's files) put on disk first, so
+    that no phase's commits wait behind another phase's write-back.  Returns the
+    kernel's dirty and write-back kB found before settling (printed with the run)."""
+    from sqlalchemy import create_engine, text
+    mem = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    found = {k: int(mem[k].split()[0]) for k in ("Dirty", "Writeback")}
+    eng = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text("CHECKPOINT"))
+    eng.dispose()
+    os.sync()
+    return found
 
 
 # --- main -----------------------------------------------------------------------------
@@ -745,7 +765,9 @@ def one_run(run: int, args) -> dict:
         phases = {}
         for phase in args.phases.split(","):
             use_wrk = phase == "checkout" and args.client == "wrk"
+            unsettled = settle()
             res = phases[phase] = (drive_wrk if use_wrk else drive)(phase, base, info, args, run)
+            res["unsettled_kb"] = unsettled
             lat = res["latency_ms"]
             print(f"run {run}: {phase}: {res['orders_per_s']} orders/s"
                   + (f", {res['purchases_per_s']} paid purchases/s" if phase == "purchase" else "")

@@ -52,9 +52,10 @@ class Settings(BaseSettings):
     # are known in memory is done in one SQL statement on the event loop
     # (market/fastlane.py); anything else goes the ordinary way.
     checkout_fast_lane: bool = True
-    # Its connections per server process: statements beyond about two per core only
-    # queue for the same SKU rows inside PostgreSQL (measured: benchmarks/checkout_http.py).
-    checkout_lane_connections: int = 4
+    # Its connections per server process: statements beyond about one per core only
+    # queue for the same SKU rows inside PostgreSQL and lengthen the tail (measured with
+    # benchmarks/checkout_http.py on 2 cores, 2 processes: 2 beat 3 and 4).
+    checkout_lane_connections: int = 2
     # Whether the lane's reservations wait for the disk before answering (market/fastlane.py).
     checkout_lane_wait_for_flush: bool = True
     # Domain of the GS1 Digital Link URIs in batch QR codes (ECPA's own resolver, if any).
