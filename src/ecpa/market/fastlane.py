@@ -131,7 +131,7 @@ SELECT order_id, id, sku_id, households FROM lines ORDER BY sku_id
 # (measured: such scans became most of PostgreSQL's CPU a checkout).  So the SKUs come
 # as an id array the primary key answers (``id = ANY``), and the lane's connections
 # plan without sequential scans.
-GENERIC_PLAN = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
+LANE_PLANNING = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
 
 # A reservation's commit need not wait for the disk (``checkout_lane_wait_for_flush``):
 # the SKU rows are then free as soon as it commits, instead of after the flush that the
@@ -152,7 +152,7 @@ class FastLane:
         self.cache_key = str(url)
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=pool_size, open=False,
-                                        kwargs={"autocommit": True, "options": GENERIC_PLAN + (
+                                        kwargs={"autocommit": True, "options": LANE_PLANNING + (
                                             "" if wait_for_flush else NO_FLUSH_WAIT)},
                                         name="checkout-fast-lane")
         # How each checkout went (placed, refused, why it took the ordinary way): logged
