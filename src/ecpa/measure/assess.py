@@ -32,11 +32,11 @@ except ImportError:  # pragma: no cover - numba is a dependency; plain Python is
 from ..errors import InvalidInput
 from .config import Config
 from .engine import (
+    MONITORING_ORDER,
     RISK_CATEGORIES,
     Plan,
     aggregate_sql,
     check_inputs,
-    MONITORING_ORDER,
     county_sql,
     county_sums_sql,
     facts_sql,
@@ -45,6 +45,7 @@ from .engine import (
     make_backend,
     make_plan,
     monitoring_sql,
+    regions_sql,
     register_inputs,
 )
 
@@ -172,13 +173,26 @@ class _Groups:
         return self.sums[:len(self.keys)]
 
 
+class _Numbered:
+    """Figures summed by a number the engine already gave each row (0..n-1)."""
+
+    def __init__(self, n: int, n_terms: int) -> None:
+        self.sums = np.zeros((max(n, 1), n_terms))
+        self.n = n
+
+    def result(self) -> np.ndarray:
+        return self.sums[:self.n]
+
+
 class Sums:
     """The figures of every region level and subgroup, summed chunk by chunk from the
     rows of ``facts_sql`` (one per household) or ``aggregate_sql`` (per region and fact
     pattern, with ``lvl_*`` columns): by the finest region, and by each subgroup within
     the top level.  ``frame`` rolls them up to every level."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, regions: pa.Table | None = None) -> None:
+        """``regions``: the finest regions as numbered by ``regions_sql`` (in number
+        order), when the rows carry that number (``facts_sql(numbered=True)``)."""
         self.plan = plan
         self.terms = _terms(plan)
         bits = {name: i for i, (name, _) in enumerate(flag_bits(plan))}
@@ -188,7 +202,10 @@ class Sums:
                      np.array([bits[t[3]] if t[3] else -1 for t in self.terms], np.int64))
         self.keys = [f"{lv}_code" for lv in plan.config.levels]
         self.fine = _Groups(len(self.terms))
-        self.parents: list[pa.Table] = []  # level codes of each finest region, as first seen
+        self.parents: list[pa.Table] = []  # level codes of each finest region
+        if regions is not None and self.keys:
+            self.fine = _Numbered(regions.num_rows, len(self.terms))
+            self.parents = [regions.select(self.keys)]
         self.subs = {s: _Groups(len(self.terms)) for s in plan.subgroup_sql}
 
     def add(self, rows: pa.Table) -> None:
@@ -212,9 +229,12 @@ class Sums:
             finest = np.ones(n, dtype=bool)
             for s in self.subs:
                 finest &= _num(rows, f"lvl_sg_{s}", np.int64) == 1
-        fine, new = self.fine.row_ids(enc(self.keys[-1:]), finest, n)
-        if self.keys and len(new):
-            self.parents.append(rows.select(self.keys).take(pa.array(new)))
+        if isinstance(self.fine, _Numbered):
+            fine = _num(rows, "region_no", np.int64)
+        else:
+            fine, new = self.fine.row_ids(enc(self.keys), finest, n)
+            if self.keys and len(new):
+                self.parents.append(rows.select(self.keys).take(pa.array(new)))
         groups = [fine]
         for s, g in self.subs.items():
             mine = (_num(rows, f"lvl_sg_{s}", np.int64) == 0) if grouped else None
@@ -230,7 +250,7 @@ class Sums:
         names = [t[0] for t in self.terms]
         fine_sums = self.fine.result()
         if keys:
-            # Parents of every finest region (the first seen, should codes disagree), in
+            # The level codes of every finest region (a combination of them), in
             # the order of the finest regions' numbers.
             parents = pa.concat_tables(self.parents) if self.parents else None
             fine_keys = [np.asarray(parents.column(k).to_pylist() if parents else [], dtype=object)
@@ -469,14 +489,21 @@ def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
     """The household pass to ``hh_path`` and the sums of its results, chunk by chunk
     while each chunk is in memory (``each_chunk(first)`` adds what else the caller
     gathers); returns the sums of every level and subgroup."""
-    sums = Sums(plan)
-    rows_sql = aggregate_sql if backend.sums_in_engine else facts_sql
+    levels = plan.config.levels
+    if backend.sums_in_engine or not levels:
+        sums = Sums(plan)
+        rows_sql = aggregate_sql(plan, levels) if backend.sums_in_engine else facts_sql(plan, levels)
+    else:
+        # The finest regions numbered once, from the whole register, before the chunks.
+        backend.append("regions", regions_sql(levels), True)
+        sums = Sums(plan, backend.arrow("SELECT * FROM regions ORDER BY region_no"))
+        rows_sql = facts_sql(plan, levels, numbered=True)
     # The sums of a chunk are taken in a second thread while the engine computes the
     # next chunk (both release the GIL), in chunk order.
     with ThreadPoolExecutor(max_workers=1) as worker:
         pending = None
         for first in household_pass(backend, plan, tables, hh_path):
-            rows = backend.arrow(rows_sql(plan, plan.config.levels))
+            rows = backend.arrow(rows_sql)
             if each_chunk:
                 each_chunk(first)
             if pending:
@@ -486,6 +513,8 @@ def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
             pending.result()
     if hh_path is not None:
         backend.register_parquet("hh", hh_path)
+    if not backend.sums_in_engine and levels:
+        backend.drop("regions")
     return sums.frame()
 
 

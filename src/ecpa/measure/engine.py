@@ -324,20 +324,41 @@ def flag_bits(plan: Plan) -> list[tuple[str, str]]:
 RISK_CATEGORIES = tuple(c.value for c in MonitoringCategory)
 
 
-def facts_sql(plan: Plan, levels: list[str]) -> str:
+def regions_sql(levels: list[str]) -> str:
+    """Every finest region of the register — each combination of the levels' codes, a
+    NULL code among them, so that households without a village code still count in
+    their own township and county — numbered from 0 in code order.
+    ``facts_sql(numbered=True)`` gives each household its region's number, so that the
+    figures are summed at that position with no keys to encode in Python."""
+    keys = ", ".join(f"{lv}_code" for lv in levels)
+    order = ", ".join(f"{lv}_code NULLS FIRST" for lv in levels)
+    return (f"SELECT CAST(row_number() OVER (ORDER BY {order}) - 1 AS BIGINT) AS region_no, "
+            f"{keys} FROM households GROUP BY {keys}")
+
+
+def facts_sql(plan: Plan, levels: list[str], numbered: bool = False) -> str:
     """One row per household of the results: the top and finest region, the subgroups,
     the pattern of the household's 0/1 facts (``flag_bits``, one bit each) and the
     weighted amounts the figures sum.  A household row is a row of ``aggregate_sql``
-    grouped by itself (``households`` = 1), so the roll-up takes either."""
+    grouped by itself (``households`` = 1), so the roll-up takes either.  ``numbered``:
+    the finest region as its number in the table ``regions`` (``regions_sql``) instead
+    of its codes."""
     keys = [f"{lv}_code" for lv in levels]
     subs = [f"sg_{n}" for n in plan.subgroup_sql]
+    if numbered and keys:
+        region = "LEFT JOIN regions r ON " + " AND ".join(
+            f"hh.{k} IS NOT DISTINCT FROM r.{k}" for k in keys)
+        keys = ["r.region_no"] + [f"hh.{keys[0]}"] * bool(subs)
+    else:
+        region = ""
     pattern = " + ".join(f"CAST({sql} AS BIGINT) * {1 << i}"
                          for i, (_, sql) in enumerate(flag_bits(plan)))
     amounts = ["CAST(1 AS BIGINT) AS households", "weight AS population",
                "weight * score AS weighted_score"]
     for n in plan.config.lines:
         amounts += [f"weight * gap_{n} AS fgt1_{n}", f"weight * gap_{n} * gap_{n} AS fgt2_{n}"]
-    return f"SELECT {', '.join(keys + subs)}, {pattern} AS pattern, {', '.join(amounts)} FROM hh"
+    return (f"SELECT {', '.join(keys + subs)}, {pattern} AS pattern, {', '.join(amounts)} "
+            f"FROM hh {region}")
 
 
 def aggregate_sql(plan: Plan, levels: list[str]) -> str:
