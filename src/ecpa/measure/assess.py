@@ -485,10 +485,11 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
 
 
 def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
-             each_chunk: Callable[[bool], None] | None = None) -> pd.DataFrame:
+             each_chunk: Callable[[object, bool], None] | None = None) -> pd.DataFrame:
     """The household pass to ``hh_path`` and the sums of its results, chunk by chunk
-    while each chunk is in memory (``each_chunk(first)`` adds what else the caller
-    gathers); returns the sums of every level and subgroup."""
+    while each chunk is in memory (``each_chunk(b, first)`` adds what else the caller
+    gathers, with ``b`` the engine connection holding the chunk); returns the sums of
+    every level and subgroup."""
     levels = plan.config.levels
     if backend.sums_in_engine or not levels:
         sums = Sums(plan)
@@ -498,19 +499,30 @@ def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
         backend.append("regions", regions_sql(levels), True)
         sums = Sums(plan, backend.arrow("SELECT * FROM regions ORDER BY region_no"))
         rows_sql = facts_sql(plan, levels, numbered=True)
-    # The sums of a chunk are taken in a second thread while the engine computes the
-    # next chunk (both release the GIL), in chunk order.
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        pending = None
-        for first in household_pass(backend, plan, tables, hh_path):
-            rows = backend.arrow(rows_sql)
+    # Chunks finish in any order on the engine's lanes; their rows are summed by one
+    # thread in chunk order all the same, so that the figures are the same to the last
+    # bit from run to run.
+    waiting: dict[int, pa.Table] = {}
+    summed = [0]
+
+    def add_in_order(i: int, rows: pa.Table) -> None:
+        waiting[i] = rows
+        while summed[0] in waiting:
+            sums.add(waiting.pop(summed[0]))
+            summed[0] += 1
+
+    with ThreadPoolExecutor(max_workers=1) as adder:
+        added = []
+
+        def work(b, i: int) -> None:
+            rows = b.arrow(rows_sql)
             if each_chunk:
-                each_chunk(first)
-            if pending:
-                pending.result()
-            pending = worker.submit(sums.add, rows)
-        if pending:
-            pending.result()
+                each_chunk(b, i == 0)
+            added.append(adder.submit(add_in_order, i, rows))
+
+        household_pass(backend, plan, tables, hh_path, work)
+        for job in added:
+            job.result()
     if hh_path is not None:
         backend.register_parquet("hh", hh_path)
     if not backend.sums_in_engine and levels:
@@ -569,11 +581,11 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         if hh_path.is_dir():
             shutil.rmtree(hh_path)
 
-        def gather(first: bool) -> None:
+        def gather(b, first: bool) -> None:
             # From each chunk's results while they are in memory: UNDP's county sums
             # and the households at risk.
-            backend.append("county_sums", county_sums_sql(), first)
-            backend.append("monitoring_rows", monitoring_sql(plan), first)
+            b.append("county_sums", county_sums_sql(), first)
+            b.append("monitoring_rows", monitoring_sql(plan), first)
 
         sums = run_pass(backend, plan, tables, hh_path, gather)
         lap("households+aggregates")

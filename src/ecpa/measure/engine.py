@@ -13,6 +13,9 @@ add up to the total exactly.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -453,13 +456,29 @@ class DuckDBBackend:
         if temp_directory:
             self.con.execute(f"SET temp_directory = '{temp_directory}'")
         self.con.execute("SET preserve_insertion_order = false")
+        # A lane's views and scratch tables are its own (temporary); tables are shared.
+        self.scope = ""
+
+    def lane(self) -> DuckDBBackend:
+        """Another connection to the same database, for a lane of the household pass:
+        the views it registers are its own, the tables it adds to are everyone's."""
+        other = object.__new__(DuckDBBackend)
+        other.con = self.con.cursor()
+        other.scope = "TEMP "
+        return other
+
+    def threads(self, n: int | None = None) -> int:
+        """The engine's worker threads (set when ``n`` is given); the previous number."""
+        before = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        if n:
+            self.con.execute(f"SET threads = {int(n)}")
+        return before
 
     def register_parquet(self, name: str, path: Path, select: str = "*",
                          where: str | None = None) -> None:
         src = str(path / "*.parquet") if path.is_dir() else str(path)
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT {select} "
+        self.con.execute(f"CREATE OR REPLACE {self.scope}VIEW {name} AS SELECT {select} "
                          f"FROM read_parquet('{src}')" + (f" WHERE {where}" if where else ""))
-
 
     def to_parquet(self, sql: str, path: Path, compression: str = "ZSTD") -> None:
         self.con.execute(f"COPY ({sql}) TO '{path}' (FORMAT PARQUET, COMPRESSION {compression})")
@@ -473,8 +492,9 @@ class DuckDBBackend:
         needs costs less than holding every column in a table); held in memory when
         there is no file to write."""
         if path is None:
-            self.con.execute(f"CREATE OR REPLACE TABLE {name}__data AS {sql}")
-            self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}__data")
+            self.con.execute(f"CREATE OR REPLACE {self.scope}TABLE {name}__data AS {sql}")
+            self.con.execute(f"CREATE OR REPLACE {self.scope}VIEW {name} AS "
+                             f"SELECT * FROM {name}__data")
             return
         # LZ4: the household results of a national register are 30M rows; ZSTD makes
         # them a third smaller but takes about twice as long to write.
@@ -578,6 +598,8 @@ def register_inputs(backend, tables: dict[str, InputTable], where: str | None = 
 # 10M households the whole assessment took 108 CPU seconds in chunks of 1M, 121 in
 # chunks of 4M (CPU time: the machine was shared, wall times were not comparable).
 CHUNK_HOUSEHOLDS = 1_000_000
+# Chunks computed at once (``household_pass``).
+LANES = 2
 
 
 def household_chunks(backend, tables: dict[str, InputTable]) -> list[tuple[int, int]]:
@@ -595,29 +617,63 @@ def household_chunks(backend, tables: dict[str, InputTable]) -> list[tuple[int, 
     return [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(parts)]
 
 
-def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path | None):
+def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path | None,
+                   work: Callable[[object, int], None]) -> None:
     """The household pass into ``out`` (a file, or a folder of parts when chunked; not
-    written when None).  A generator: after each chunk (or the whole register) it yields
-    with the view ``hh`` holding that chunk's results, for the caller's sums (True for
-    the first chunk)."""
+    written when None).  After each chunk (or the whole register) ``work(b, i)`` runs
+    with the view ``hh`` of ``b`` holding the results of chunk ``i`` (chunk 0 is done
+    before any other).
+
+    A large register goes in chunks of households, two at a time on DuckDB: two lanes,
+    each a connection computing one chunk on one thread.  On two cores that is a fifth
+    faster than one chunk at a time on both threads: a chunk's hash aggregates and joins
+    cost less CPU on one thread than shared between two (2.6 against 2.9 CPU seconds
+    for a million households) and while one lane waits the other works."""
     chunks = household_chunks(backend, tables)
+    if not chunks:
+        backend.materialize("hh", household_sql(plan), out)
+        work(backend, 0)
+        return
+    if out is not None:
+        out.mkdir(parents=True)
+    failed = threading.Event()
+
+    def chunk(b, i: int) -> None:
+        lo, hi = chunks[i]
+        register_inputs(b, tables, f"household_id BETWEEN {lo} AND {hi}")
+        b.materialize("hh", household_sql(plan),
+                      out / f"part-{i:04d}.parquet" if out is not None else None)
+        work(b, i)
+
+    def lane(b, mine: range) -> None:
+        try:
+            for i in mine:
+                if failed.is_set():
+                    return
+                chunk(b, i)
+        except BaseException:
+            failed.set()
+            raise
+
+    threads = backend.threads()
     try:
-        if not chunks:
-            backend.materialize("hh", household_sql(plan), out)
-            yield True
-            return
-        if out is not None:
-            out.mkdir(parents=True)
-        for i, (lo, hi) in enumerate(chunks):
-            register_inputs(backend, tables, f"household_id BETWEEN {lo} AND {hi}")
-            backend.materialize("hh", household_sql(plan),
-                                out / f"part-{i:04d}.parquet" if out is not None else None)
-            yield i == 0
+        # The first chunk alone, on every thread: it creates what the others add to.
+        chunk(backend, 0)
+        backend.threads(max(1, threads - LANES + 1))
+        lanes = [backend.lane() for _ in range(LANES)]
+        try:
+            with ThreadPoolExecutor(max_workers=LANES) as pool:
+                jobs = [pool.submit(lane, b, range(1 + k, len(chunks), LANES))
+                        for k, b in enumerate(lanes)]
+                for job in jobs:
+                    job.result()
+        finally:
+            for b in lanes:
+                b.close()
     finally:
-        if chunks:
-            register_inputs(backend, tables)
-        if backend.name == "duckdb":
-            backend.drop("hh__data")
+        backend.threads(threads)
+        register_inputs(backend, tables)
+        backend.drop("hh__data")
 
 
 def check_inputs(plan: Plan, folder: Path) -> dict[str, InputTable]:
