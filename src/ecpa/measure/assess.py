@@ -485,11 +485,13 @@ def _summary_xlsx(result: Result, plan: Plan, path: Path) -> None:
 
 
 def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
-             each_chunk: Callable[[object, bool], None] | None = None) -> pd.DataFrame:
+             each_chunk: Callable[[object, bool], None] | None = None,
+             after_chunks: Callable[[], None] | None = None) -> pd.DataFrame:
     """The household pass to ``hh_path`` and the sums of its results, chunk by chunk
     while each chunk is in memory (``each_chunk(b, first)`` adds what else the caller
-    gathers, with ``b`` the engine connection holding the chunk); returns the sums of
-    every level and subgroup."""
+    gathers, with ``b`` the engine connection holding the chunk; ``after_chunks()``
+    starts what can go on beside the roll-up); returns the sums of every level and
+    subgroup."""
     levels = plan.config.levels
     if backend.sums_in_engine or not levels:
         sums = Sums(plan)
@@ -527,6 +529,8 @@ def run_pass(backend, plan: Plan, tables, hh_path: Path | None,
         backend.register_parquet("hh", hh_path)
     if not backend.sums_in_engine and levels:
         backend.drop("regions")
+    if after_chunks:
+        after_chunks()
     return sums.frame()
 
 
@@ -573,6 +577,8 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
     if own:
         opts = {"memory_limit": memory_limit} if engine == "duckdb" and memory_limit else {}
         backend = make_backend(engine, **opts)
+    background = ThreadPoolExecutor(max_workers=1)
+    monitoring = None
     try:
         register_inputs(backend, tables)
         lap("check input")
@@ -587,7 +593,31 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
             b.append("county_sums", county_sums_sql(), first)
             b.append("monitoring_rows", monitoring_sql(plan), first)
 
-        sums = run_pass(backend, plan, tables, hh_path, gather)
+        mon_count = 0
+        mon_path = out_dir / "monitoring.parquet"
+
+        def write_monitoring(b) -> None:
+            try:
+                b.to_parquet(f"SELECT * FROM monitoring_rows {MONITORING_ORDER}", mon_path)
+                if mon_count <= CSV_ROWS:
+                    b.to_csv(f"SELECT * FROM monitoring_rows {MONITORING_ORDER}",
+                             out_dir / "monitoring.csv")
+            finally:
+                if b is not backend:
+                    b.close()
+
+        def start_monitoring() -> None:
+            # The monitoring list (7M households sorted by village at 30M, 4 s) is
+            # written by the engine on its own connection while Python rolls the sums
+            # up and makes the tables; where the engine has no second connection, in
+            # its turn below.
+            nonlocal mon_count, monitoring
+            mon_count = int(backend.arrow("SELECT COUNT(*) AS n FROM monitoring_rows")
+                            .column(0)[0].as_py())
+            if hasattr(backend, "lane"):
+                monitoring = background.submit(write_monitoring, backend.lane())
+
+        sums = run_pass(backend, plan, tables, hh_path, gather, start_monitoring)
         lap("households+aggregates")
         say("aggregates")
         mpi = af_table(sums, plan)
@@ -613,13 +643,10 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         undp = undp_table(shares, counties, config)
         lap("counties")
         say("monitoring")
-        mon_path = out_dir / "monitoring.parquet"
-        backend.to_parquet(f"SELECT * FROM monitoring_rows {MONITORING_ORDER}", mon_path)
-        mon_count = int(backend.arrow("SELECT COUNT(*) AS n FROM monitoring_rows")
-                        .column(0)[0].as_py())
-        if mon_count <= CSV_ROWS:
-            backend.to_csv(f"SELECT * FROM monitoring_rows {MONITORING_ORDER}",
-                           out_dir / "monitoring.csv")
+        if monitoring is None:
+            write_monitoring(backend)
+        else:
+            monitoring.result()
         backend.drop("county_sums", "monitoring_rows")
         lap("monitoring")
         changes = None
@@ -662,6 +689,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
         result.out_dir = final_dir
         return result
     except BaseException as exc:
+        background.shutdown(wait=True)  # nothing still writing into the staging folder
         shutil.rmtree(out_dir, ignore_errors=True)
         if _engine_error(exc):
             # A rule that passed the checks can still fail on the data (a cast of a
@@ -670,6 +698,7 @@ def assess(input_dir: Path, config: Config, out_dir: Path, engine: str = "duckdb
                                engine=backend.name) from exc
         raise
     finally:
+        background.shutdown(wait=True)
         if own:
             backend.close()
 
