@@ -631,8 +631,11 @@ def household_pass(backend, plan: Plan, tables: dict[str, InputTable], out: Path
     for a million households) and while one lane waits the other works."""
     chunks = household_chunks(backend, tables)
     if not chunks:
-        backend.materialize("hh", household_sql(plan), out)
-        work(backend, 0)
+        try:
+            backend.materialize("hh", household_sql(plan), out)
+            work(backend, 0)
+        finally:
+            backend.drop("hh__data")
         return
     if out is not None:
         out.mkdir(parents=True)
