@@ -331,6 +331,25 @@ def test_a_rule_failing_on_the_data_leaves_no_output(hand_case):
     assert not (tmp / ".out.partial").exists()
 
 
+def test_a_rule_failing_in_a_later_chunk_stops_the_lanes_and_leaves_no_output(tmp_path,
+                                                                            monkeypatch):
+    """The failure comes from a chunk computed on a lane (not the first chunk): it is
+    reported as the data's fault and the staging folder is removed."""
+    from ecpa.measure import engine
+    from ecpa.synth import stream_parquet
+    stream_parquet(tmp_path / "reg", 3000, seed=3, counties=8)
+    last = pq.read_table(tmp_path / "reg" / "households.parquet",
+                         columns=["household_id"]).column(0).to_pylist()[-1]
+    (tmp_path / "late.toml").write_text(PROFILE.replace(
+        "toilet = 'none'",
+        f"CAST(CASE WHEN household_id = {last} THEN toilet ELSE '1' END AS INTEGER) > 0"))
+    cfg = load_config(None, year=YEAR, profile=str(tmp_path / "late.toml"), lines=["cn_rural"])
+    monkeypatch.setattr(engine, "CHUNK_HOUSEHOLDS", 700)
+    with pytest.raises(InvalidInput, match="the assessment failed on the data"):
+        assess(tmp_path / "reg", cfg, tmp_path / "out")
+    assert not (tmp_path / ".out.partial").exists() and not (tmp_path / "out").exists()
+
+
 def test_household_pass_in_chunks_gives_the_same_results(tmp_path, monkeypatch):
     from ecpa.measure import engine
     from ecpa.synth import stream_parquet
