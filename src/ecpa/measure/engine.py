@@ -185,20 +185,20 @@ WITH mem AS (
 m AS (
   SELECT household_id,
     COUNT(*) AS n_members,
-    MAX(CASE WHEN relation = 'head' THEN sex END) AS head_sex,
-    MAX(CASE WHEN relation = 'head' THEN age END) AS head_age,
-    SUM(CASE WHEN monthly_wage_fen > 0 THEN 1 ELSE 0 END) AS wage_earners,
-    SUM(CASE WHEN labour_ability IN ('skilled', 'ordinary') THEN 1 ELSE 0 END) AS able_labour,
+    MAX(sex) FILTER (WHERE relation = 'head') AS head_sex,
+    MAX(age) FILTER (WHERE relation = 'head') AS head_age,
+    COUNT(*) FILTER (WHERE monthly_wage_fen > 0) AS wage_earners,
+    COUNT(*) FILTER (WHERE labour_ability IN ('skilled', 'ordinary')) AS able_labour,
     MAX(CASE WHEN disability IS NOT NULL AND disability <> 'none' THEN 1 ELSE 0 END) AS has_disabled
     {''.join(', ' + s for s in mrules)}
   FROM mem GROUP BY household_id
 ),
 inc AS (
   SELECT household_id,
-    SUM(CASE WHEN year = {y} THEN amount_fen END) AS income_fen,
-    SUM(CASE WHEN year = {y - 1} THEN amount_fen END) AS income_prev_fen,
-    SUM(CASE WHEN year = {y} AND amount_fen > 0 THEN 1 ELSE 0 END) AS income_sources,
-    MAX(CASE WHEN year = {y} THEN amount_fen END) AS top_source_fen
+    SUM(amount_fen) FILTER (WHERE year = {y}) AS income_fen,
+    SUM(amount_fen) FILTER (WHERE year = {y - 1}) AS income_prev_fen,
+    COUNT(*) FILTER (WHERE year = {y} AND amount_fen > 0) AS income_sources,
+    MAX(amount_fen) FILTER (WHERE year = {y}) AS top_source_fen
   FROM incomes WHERE year IN ({y}, {y - 1}) GROUP BY household_id
 ),
 cond AS (
