@@ -101,13 +101,14 @@ def _terms(plan: Plan) -> list[tuple[str, str, str | None, str | None]]:
 
 
 @njit(cache=True, nogil=True)
-def _accumulate(groups, amounts, pattern, amount_of, bit_a, bit_b, outs):  # pragma: no cover
+def _accumulate(order, groups, amounts, pattern, amount_of, bit_a, bit_b, outs):  # pragma: no cover
     """outs[k][groups[r, k], t] += amounts[r, amount_of[t]] for every row r that has
     fact bits bit_a[t] and bit_b[t] of its pattern (-1: no condition), in every grouping
-    k where the row has a group (-1: none).  One pass over the rows for all the figures
-    of all the groupings: numpy takes a pass per figure and grouping (200 of them) and
-    is ten times slower."""
-    for r in range(groups.shape[0]):
+    k where the row has a group (-1: none); rows taken in ``order``.  One pass over the
+    rows for all the figures of all the groupings: numpy takes a pass per figure and
+    grouping (200 of them) and is ten times slower."""
+    for q in range(order.shape[0]):
+        r = order[q]
         p = pattern[r]
         for t in range(amount_of.shape[0]):
             a = bit_a[t]
@@ -240,8 +241,14 @@ class Sums:
             mine = (_num(rows, f"lvl_sg_{s}", np.int64) == 0) if grouped else None
             groups.append(g.row_ids(enc(self.keys[:1] + [f"sg_{s}"]), mine, n)[0])
         outs = [self.fine] + list(self.subs.values())
-        _accumulate(np.ascontiguousarray(np.column_stack(groups)), amounts, pattern, *self.spec,
-                    tuple(g.sums for g in outs))
+        # Household rows are summed in household order, whatever order the engine's
+        # threads gave them in: floating-point sums depend on the order of their terms,
+        # and the same register must give the same figures to the last digit every run.
+        # (The engine returns them in runs already ordered: the sort costs a few ms.)
+        order = (np.argsort(_num(rows, "household_id", np.int64), kind="stable")
+                 if "household_id" in rows.column_names else np.arange(n))
+        _accumulate(order, np.ascontiguousarray(np.column_stack(groups)), amounts, pattern,
+                    *self.spec, tuple(g.sums for g in outs))
 
     def frame(self) -> pd.DataFrame:
         """The sums of every figure for every level and subgroup, labelled with level
@@ -268,6 +275,10 @@ class Sums:
             groups = self.subs[s]
             sums = groups.result()
             pairs = groups.keys if keys else [(None, k) for k in groups.keys]
+            # In key order, not the order the keys were first met in, so that the
+            # totals are summed in the same order every run.
+            order = _key_order([p[0] for p in pairs], [p[-1] for p in pairs])
+            pairs, sums = [pairs[i] for i in order], sums[order]
             codes, (uniq,) = _codes(pa.array([p[-1] for p in pairs], pa.string()))
             parts.append(("total", [None] * len(uniq), s, list(uniq),
                           _group_sums(codes, sums, len(uniq))))
@@ -277,8 +288,7 @@ class Sums:
         head = {"level": [], "code": [], "subgroup": [], "subgroup_value": []}
         matrices = []
         for level, codes, subgroup, values, sums in parts:
-            order = pd.DataFrame({"c": codes, "v": values}, dtype=object).sort_values(
-                ["c", "v"], na_position="first", kind="stable").index.to_numpy()
+            order = _key_order(codes, values)
             head["level"] += [level] * len(order)
             head["code"] += [codes[i] for i in order]
             head["subgroup"] += [subgroup] * len(order)
@@ -294,6 +304,12 @@ class Sums:
         for name, values in head.items():  # object columns: NULL codes stay None
             labels[name] = pd.Series(values, dtype=object)
         return pd.concat([labels, pd.DataFrame(columns)], axis=1)
+
+
+def _key_order(codes: list, values: list) -> np.ndarray:
+    """Positions of (code, subgroup value) pairs sorted by code then value, NULL first."""
+    return pd.DataFrame({"c": codes, "v": values}, dtype=object).sort_values(
+        ["c", "v"], na_position="first", kind="stable").index.to_numpy()
 
 
 @njit(cache=True, nogil=True)

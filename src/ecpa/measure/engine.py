@@ -342,7 +342,7 @@ def regions_sql(levels: list[str]) -> str:
 def facts_sql(plan: Plan, levels: list[str], numbered: bool = False) -> str:
     """One row per household of the results: the top and finest region, the subgroups,
     the pattern of the household's 0/1 facts (``flag_bits``, one bit each) and the
-    weighted amounts the figures sum.  A household row is a row of ``aggregate_sql``
+    weighted amounts the figures sum; the household id, by whose order they are summed.  A household row is a row of ``aggregate_sql``
     grouped by itself (``households`` = 1), so the roll-up takes either.  ``numbered``:
     the finest region as its number in the table ``regions`` (``regions_sql``) instead
     of its codes."""
@@ -360,8 +360,8 @@ def facts_sql(plan: Plan, levels: list[str], numbered: bool = False) -> str:
                "weight * score AS weighted_score"]
     for n in plan.config.lines:
         amounts += [f"weight * gap_{n} AS fgt1_{n}", f"weight * gap_{n} * gap_{n} AS fgt2_{n}"]
-    return (f"SELECT {', '.join(keys + subs)}, {pattern} AS pattern, {', '.join(amounts)} "
-            f"FROM hh {region}")
+    return (f"SELECT hh.household_id, {', '.join(keys + subs)}, {pattern} AS pattern, "
+            f"{', '.join(amounts)} FROM hh {region}")
 
 
 def aggregate_sql(plan: Plan, levels: list[str]) -> str:
