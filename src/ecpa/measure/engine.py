@@ -342,10 +342,10 @@ def regions_sql(levels: list[str]) -> str:
 def facts_sql(plan: Plan, levels: list[str], numbered: bool = False) -> str:
     """One row per household of the results: the top and finest region, the subgroups,
     the pattern of the household's 0/1 facts (``flag_bits``, one bit each) and the
-    weighted amounts the figures sum; the household id, by whose order they are summed.  A household row is a row of ``aggregate_sql``
-    grouped by itself (``households`` = 1), so the roll-up takes either.  ``numbered``:
-    the finest region as its number in the table ``regions`` (``regions_sql``) instead
-    of its codes."""
+    weighted amounts the figures sum; and the household id, in whose order they are
+    summed.  A household row is a row of ``aggregate_sql`` grouped by itself
+    (``households`` = 1), so the roll-up takes either.  ``numbered``: the finest region
+    as its number in the table ``regions`` (``regions_sql``) instead of its codes."""
     keys = [f"{lv}_code" for lv in levels]
     subs = [f"sg_{n}" for n in plan.subgroup_sql]
     if numbered and keys:
