@@ -541,8 +541,7 @@ def test_cli_assess_on_synthetic_register(tmp_path):
 def spark():
     pytest.importorskip("pyspark")
     import os
-    import shutil as sh
-    if not sh.which("java"):
+    if not shutil.which("java"):
         if os.environ.get("CI"):
             pytest.fail("java is needed for the Spark path in CI")
         pytest.skip("no java: Spark path not tested")
