@@ -42,3 +42,31 @@ def test_every_command_has_help():
                  ["users", "add", "--help"], ["init", "--help"]):
         r = runner.invoke(app, args)
         assert r.exit_code == 0 and "Usage" in r.output, args
+
+
+def test_a_loan_repaid_early_from_the_command_line(db_url, tmp_path):
+    """A county officer's loan by CLI: a product that reduces principal on prepayment,
+    a loan to a household, its payoff shown, and the payoff repaid closes it."""
+    import json
+
+    good = write_csv(tmp_path / "good.csv", good_rows())
+    assert runner.invoke(app, ["registry", "import", str(good)]).exit_code == 0
+    base = ["loan", "product-add", "microcredit", "--lender", "rural credit cooperative",
+            "--rate", "0.0435", "--months", "12", "--max-principal-fen", "5000000",
+            "--guarantor", "government:risk fund", "--method", "bullet"]
+    r = runner.invoke(app, base + ["--prepayment", "sometimes"])
+    assert r.exit_code != 0 and "prepayment must be one of" in r.output and "sometimes" in r.output
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0 and "loan product 1" in r.output, r.output
+    r = runner.invoke(app, ["loan", "grant", "1", "6212210001", "1000000", "--date", "2024-03-01",
+                            "--disburse", "--first-due", "2024-04-01"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["loan", "show", "1", "--as-of", "2024-09-01"])
+    assert r.exit_code == 0, r.output
+    # 10,000 yuan at 4.35 % for the 184 of 365 days it was out: 21,928.77 -> 21,929 fen.
+    shown = json.loads(r.output)
+    assert shown["payoff_fen"] == 1_021_929 and shown["prepayment"] == "reduce_principal"
+    r = runner.invoke(app, ["loan", "repay", "1", "1021929", "--key", "k1", "--date", "2024-09-01"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["loan", "show", "1", "--as-of", "2024-09-02"])
+    assert json.loads(r.output)["status"] == "closed"

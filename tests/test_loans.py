@@ -1,8 +1,9 @@
-"""Loan schedules agree with numpy-financial to the fen."""
+"""Loan schedules agree with numpy-financial to the fen; a payment beyond what is due
+reduces principal and interest, or pays instalments in advance, as the product says."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy_financial as npf
@@ -11,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecpa.errors import InvalidInput
-from ecpa.programs.loans import LoanTerms, Repayment, add_months, schedule
+from ecpa.programs.loans import (
+    LoanBook,
+    LoanTerms,
+    Prepayment,
+    Repayment,
+    add_months,
+    schedule,
+)
 
 START = date(2024, 1, 31)
 
@@ -79,3 +87,110 @@ def test_bad_terms_are_named(kw, field):
     with pytest.raises(InvalidInput) as err:
         schedule(LoanTerms(**(base | kw)))
     assert err.value.detail["field"] == field
+
+
+def book(terms: LoanTerms, start: date, prepayment=Prepayment.REDUCE_PRINCIPAL, fee=0) -> LoanBook:
+    return LoanBook(schedule(terms), fee, Decimal("0.0365"), prepayment=prepayment, terms=terms,
+                    start=start)
+
+
+def test_a_prepayment_reduces_principal_and_the_periods_interest_by_days():
+    # 12,000 yuan, equal principal, 0.5 % a month, disbursed 15 Jan, due the 15th.
+    terms = LoanTerms(1_200_000, Decimal("0.06"), 12, Repayment.EQUAL_PRINCIPAL, date(2024, 2, 15))
+    b = book(terms, date(2024, 1, 15))
+    assert b.apply(date(2024, 2, 15), 106_000) == {"penalty": 0, "fee": 0, "interest": 6_000,
+                                                  "principal": 100_000}
+    # 1 March, 15 of the 29 days of 15 Feb-15 Mar gone: 3,000 yuan prepaid all go to
+    # principal.  Instalment 2's interest: 1,100,000 × 0.5 % × 15/29 on the old balance
+    # + 800,000 × 0.5 % × 14/29 on the new = 2,844.83 + 1,931.03 = 4,775.86 -> 4,776.
+    assert b.apply(date(2024, 3, 1), 300_000)["principal"] == 300_000
+    second = b.instalments[1]
+    assert (second.interest_fen, second.planned_interest_fen) == (4_776, 4_776)
+    # The 800,000 left are spread over the 11 instalments left, as the method does.
+    again = schedule(LoanTerms(800_000, Decimal("0.06"), 11, Repayment.EQUAL_PRINCIPAL,
+                               date(2024, 3, 15)))
+    assert [s.principal_fen for s in b.instalments[1:]] == [r.principal_fen for r in again]
+    assert [s.interest_fen for s in b.instalments[2:]] == [r.interest_fen for r in again[1:]]
+    assert b.principal_outstanding_fen == 800_000
+    # Nothing more falls due on 15 March than instalment 2 as it now stands.
+    b.accrue(date(2024, 3, 15))
+    assert b.due_fen(date(2024, 3, 15)) == again[0].principal_fen + 4_776
+    assert sum(s.interest_fen for s in b.instalments[1:]) < sum(r.interest_fen for r in schedule(terms)[1:])
+
+
+def test_a_bullet_loan_repaid_early_pays_interest_for_the_days_used():
+    # 10,000 yuan at 4.35 % for 12 months, disbursed 1 March 2024, due 1 March 2025 (365
+    # days): 435 yuan for the term.  Repaid on 1 September, after 184 days:
+    # 43,500 × 184 / 365 = 21,928.77 -> 21,929 fen.
+    terms = LoanTerms(1_000_000, Decimal("0.0435"), 12, Repayment.BULLET, date(2024, 4, 1))
+    b = book(terms, date(2024, 3, 1))
+    b.accrue(date(2024, 9, 1))
+    assert b.payoff_fen(date(2024, 9, 1)) == 1_021_929
+    with pytest.raises(InvalidInput, match="1021929 fen that repays the loan in full"):
+        b.apply(date(2024, 9, 1), 1_043_500)
+    assert b.apply(date(2024, 9, 1), 1_021_929) == {"penalty": 0, "fee": 0, "interest": 21_929,
+                                                   "principal": 1_000_000}
+    assert b.outstanding_fen == 0
+    # A product that pays instalments in advance takes the whole term's interest.
+    adv = book(terms, date(2024, 3, 1), Prepayment.ADVANCE_INSTALMENTS)
+    adv.accrue(date(2024, 9, 1))
+    assert adv.payoff_fen(date(2024, 9, 1)) == 1_043_500
+
+
+def test_a_prepayment_pays_a_fee_not_yet_due_first_and_interest_left_falls_due_later():
+    terms = LoanTerms(600_000, Decimal("0.06"), 6, Repayment.EQUAL_INSTALMENTS, date(2024, 2, 1))
+    b = book(terms, date(2024, 1, 1), fee=1_000)
+    # 16 January, 15 of 31 days: interest so far 3,000 × 15/31 = 1,451.6 -> 1,452.  A
+    # payment of the fee and the principal and 452 of that interest leaves 1,000 of it,
+    # due on 1 February; the loan is not closed before then.
+    split = b.apply(date(2024, 1, 16), 1_000 + 600_000 + 452)
+    assert split == {"penalty": 0, "fee": 1_000, "interest": 452, "principal": 600_000}
+    assert b.principal_outstanding_fen == 0 and b.outstanding_fen == 1_000
+    b.accrue(date(2024, 2, 1))
+    assert b.due_fen(date(2024, 2, 1)) == 1_000
+    assert b.apply(date(2024, 2, 1), 1_000)["interest"] == 1_000
+    assert b.outstanding_fen == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(principal=st.integers(1_000_00, 100_000_00), rate_bp=st.integers(0, 2400),
+       months=st.integers(1, 36), method=st.sampled_from(list(Repayment)),
+       grace=st.integers(0, 6), prepay=st.lists(st.tuples(st.integers(1, 27), st.integers(1, 100)),
+                                                max_size=40),
+       mode=st.sampled_from(list(Prepayment)))
+def test_any_loan_with_prepayments_repays_its_principal_exactly(principal, rate_bp, months, method,
+                                                                 grace, prepay, mode):
+    """Paying what is due on each due date and prepaying some share of the rest on some
+    day of each month: the principal repaid is the loan to the fen; a reducing product
+    never takes more interest than the schedule (a fen of rounding a prepayment at most)
+    and an advancing one exactly the schedule's."""
+    grace = 0 if method is Repayment.BULLET else min(grace, months - 1)
+    terms = LoanTerms(principal, Decimal(rate_bp) / 10_000, months, method, date(2024, 2, 28), grace)
+    rows = schedule(terms)
+    b = book(terms, date(2024, 1, 28), mode)
+    paid = dict.fromkeys(("penalty", "fee", "interest", "principal"), 0)
+    prepayments = 0
+    for k in range(months):
+        due_day = add_months(date(2024, 2, 28), k)
+        if k < len(prepay) and b.principal_outstanding_fen:
+            day, share = prepay[k]
+            day = add_months(date(2024, 1, 28), k) + timedelta(days=day)
+            b.accrue(day)
+            most = b.payoff_fen(day) - b.due_fen(day)
+            amount = max(1, most * share // 100)
+            if most > 0:
+                for part, v in b.apply(day, amount).items():
+                    paid[part] += v
+                prepayments += 1
+        b.accrue(due_day)
+        if b.due_fen(due_day):
+            for part, v in b.apply(due_day, b.due_fen(due_day)).items():
+                paid[part] += v
+    b.accrue(rows[-1].due)
+    assert b.outstanding_fen == 0 and paid["penalty"] == 0
+    assert paid["principal"] == principal
+    scheduled = sum(r.interest_fen for r in rows)
+    if mode is Prepayment.ADVANCE_INSTALMENTS:
+        assert paid["interest"] == scheduled
+    else:
+        assert paid["interest"] <= scheduled + prepayments

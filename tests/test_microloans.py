@@ -105,7 +105,7 @@ def test_a_loans_life_on_a_moving_business_date(db_url, households):
         assert (t.penalty_fen, t.interest_fen, t.principal_fen) == (380, 5_500, 194_120)
         with pytest.raises(InvalidInput, match="before the loan's last repayment"):
             ml.repay(s, ACTOR, loan.id, "p0", date(2024, 4, 1), 100)
-        with pytest.raises(InvalidInput, match="still owed"):
+        with pytest.raises(InvalidInput, match="repays the loan in full"):
             ml.repay(s, ACTOR, current.id, "c0", date(2024, 4, 20), 600_000)
 
         # Every yuan of interest came back to the household as a subsidy (financial).
@@ -125,11 +125,22 @@ def test_a_loans_life_on_a_moving_business_date(db_url, households):
         par = ml.portfolio(s, ACTOR, date(2024, 8, 1), product_id=product.id)
         assert par["written_off_fen"] == owed and par["active_loans"] == 1
 
-        # The current loan repaid early in full closes.
+        # The current loan repaid early in full closes.  Its product reduces principal
+        # on prepayment: on 1 May the household owes the principal, the fee, and the
+        # first period's interest (500,000 × 0.5 % = 2,500 fen for 15 Jan-1 Jun, 138 days)
+        # for the 107 days the money was out: 1,938.4 -> 1,938 fen; not the 16,250 fen
+        # of the whole schedule's interest.
         due = ml.show(s, ACTOR, current.id, date(2024, 5, 1))
-        full = sum(sum(i["remaining"].values()) for i in due["instalments"])
-        ml.repay(s, ACTOR, current.id, "c1", date(2024, 5, 1), full)
+        assert due["prepayment"] == "reduce_principal"
+        assert due["payoff_fen"] == 500_000 + 1_000 + 1_938
+        scheduled = sum(sum(i["remaining"].values()) for i in due["instalments"])
+        assert scheduled == 500_000 + 1_000 + 16_250
+        with pytest.raises(InvalidInput, match="502938 fen that repays the loan in full"):
+            ml.repay(s, ACTOR, current.id, "c1", date(2024, 5, 1), scheduled)
+        r = ml.repay(s, ACTOR, current.id, "c1", date(2024, 5, 1), due["payoff_fen"])
+        assert (r.principal_fen, r.fee_fen, r.interest_fen) == (500_000, 1_000, 1_938)
         assert s.get(Loan, current.id).status is LoanStatus.CLOSED
+        assert balance(s, ml.receivable_account(current.id)) == 0
         assert ml.portfolio(s, ACTOR, date(2024, 5, 2), product_id=product.id)["closed_loans"] == 1
 
 
@@ -221,3 +232,25 @@ def test_loans_through_the_api(db_url, households):
     assert par["par30"] == "1.0000" and par["principal_outstanding_fen"] == 1_100_000
     assert client.get(f"/api/programs/loans/{loan['id']}", params={"as_of": "2024-04-14"},
                       headers=buyer).status_code == 403
+
+    # A product that pays instalments in advance: repaying in full early takes every
+    # scheduled fen of interest (6,000 + 5,500 + … + 500 = 39,000) and the fee.
+    bad = client.post("/api/programs/loans/products", headers=officer,
+                      json=body | {"name": "advance", "prepayment": "sometimes"})
+    assert bad.status_code == 422 and "prepayment" in bad.text
+    adv = client.post("/api/programs/loans/products", headers=officer,
+                      json=body | {"name": "advance", "prepayment": "advance_instalments"})
+    assert adv.status_code == 201 and adv.json()["prepayment"] == "advance_instalments"
+    assert r.json()["prepayment"] == "reduce_principal"
+    other = client.post("/api/programs/loans", headers=officer, json={
+        "product_id": adv.json()["id"], "household_id": households[1],
+        "principal_fen": 1_200_000, "date": "2024-01-10"}).json()
+    client.post(f"/api/programs/loans/{other['id']}/disbursement", headers=officer,
+                json={"date": "2024-01-15", "first_due": "2024-02-15"})
+    show = client.get(f"/api/programs/loans/{other['id']}", params={"as_of": "2024-02-01"},
+                      headers=officer).json()
+    assert show["prepayment"] == "advance_instalments"
+    assert show["payoff_fen"] == 1_200_000 + 1_000 + 39_000
+    paid = client.post(f"/api/programs/loans/{other['id']}/repayments", headers=officer,
+                       json={"key": "o1", "date": "2024-02-01", "amount_fen": show["payoff_fen"]})
+    assert paid.status_code == 201 and paid.json()["loan"]["status"] == "closed"

@@ -13,7 +13,7 @@ from ..api.deps import ActorDep, SessionDep
 from ..api.routing import ApiRouter
 from ..db import session_factory
 from . import farming, microloans
-from .loans import LoanTerms, Repayment, schedule
+from .loans import LoanTerms, Prepayment, Repayment, schedule
 from .models import GuarantorKind, LoanProduct
 
 router = ApiRouter(prefix="/api/programs/farming", tags=["programs"])
@@ -149,6 +149,11 @@ class LoanProductIn(BaseModel):
     allocation_order: list[str] = Field(
         ["penalty", "fee", "interest", "principal"],
         description="what a repayment covers first: each of penalty, fee, interest, principal once")
+    prepayment: Prepayment = Field(
+        Prepayment.REDUCE_PRINCIPAL,
+        description="a payment beyond what is due: reduce_principal (interest on the days the "
+                    "money was out, later instalments recomputed) or advance_instalments "
+                    "(the next instalments paid as scheduled)")
     interest_subsidy_bp: StrictInt = Field(0, ge=0, le=10_000,
                                            description="share of interest given back, basis points")
     guarantor_kind: GuarantorKind
@@ -188,6 +193,7 @@ def _product_out(p: LoanProduct) -> dict:
             "annual_rate": p.annual_rate, "penalty_rate": p.penalty_rate, "months": p.months,
             "method": p.method, "grace_months": p.grace_months, "fee_fen": p.fee_fen,
             "max_principal_fen": p.max_principal_fen, "allocation_order": p.allocation_order,
+            "prepayment": p.prepayment,
             "interest_subsidy_bp": p.interest_subsidy_bp,
             "guarantor_kind": p.guarantor_kind.value, "guarantor_name": p.guarantor_name,
             "guarantee_bp": p.guarantee_bp}

@@ -161,6 +161,8 @@ def loan_product_add(
     penalty_rate: Annotated[str, typer.Option(help="yearly, on overdue amounts")] = "0",
     grace_months: int = 0, fee_fen: int = 0,
     order: Annotated[str, typer.Option(help="what a repayment covers first")] = "penalty,fee,interest,principal",
+    prepayment: Annotated[str, typer.Option(
+        help="a payment beyond what is due: reduce_principal or advance_instalments")] = "reduce_principal",
     subsidy_bp: Annotated[int, typer.Option(help="share of interest given back, basis points")] = 0,
     guarantee_bp: Annotated[int, typer.Option(help="guarantor's share of a write-off, basis points")] = 0,
 ) -> None:
@@ -175,6 +177,7 @@ def loan_product_add(
                                grace_months=grace_months, fee_fen=fee_fen,
                                max_principal_fen=max_principal_fen,
                                allocation_order=[x.strip() for x in order.split(",")],
+                               prepayment=prepayment,
                                interest_subsidy_bp=subsidy_bp, guarantor_kind=kind,
                                guarantor_name=gname or kind, guarantee_bp=guarantee_bp)
             console.print(f"loan product {p.id}: {p.name}")

@@ -29,6 +29,16 @@ class Repayment(StrEnum):
     BULLET = "bullet"  # principal and simple interest in one payment at maturity (到期一次性还本付息)
 
 
+class Prepayment(StrEnum):
+    """What a payment beyond what is due does; lenders differ, so the product says."""
+    # Repays principal at once (提前还本): the period's interest is counted on the days
+    # each yuan was out, the later instalments are recomputed on what is left over the
+    # same term.  What China's poverty-alleviation microcredit asks of its lenders.
+    REDUCE_PRINCIPAL = "reduce_principal"
+    # Pays the next instalments as scheduled, their interest unreduced.
+    ADVANCE_INSTALMENTS = "advance_instalments"
+
+
 @dataclass(frozen=True)
 class LoanTerms:
     principal_fen: int
@@ -153,6 +163,9 @@ class InstalmentState:
     fee_fen: int
     penalty_accrued: Fraction = Fraction(0)
     penalty_paid_fen: int = 0
+    # The instalment as now scheduled (a prepayment that reduces principal changes it).
+    planned_principal_fen: int = 0
+    planned_interest_fen: int = 0
 
     def owed(self, part: str) -> int:
         if part == "penalty":
@@ -176,17 +189,43 @@ class LoanBook:
     Penalty interest runs at ``penalty_rate`` a year, day by day, on each instalment's
     overdue principal and interest from the day after it fell due until it is paid (in
     exact fractions; an instalment's penalty is rounded half up to the fen).  A repayment
-    covers the instalments that are due, oldest first, each in the configured order;
-    what is left pays the next instalments in advance, in the same order.  Interest is
-    the scheduled interest: paying early does not reduce it (the product says so).
+    covers the instalments that are due, oldest first, each in the configured order.
+    What is left is a prepayment, handled as the product says (``Prepayment``):
+
+    - ``ADVANCE_INSTALMENTS``: it pays the next instalments in advance, in the same
+      order; their interest is the scheduled interest.
+    - ``REDUCE_PRINCIPAL`` (needs ``terms``): it pays a fee not yet due, then principal.
+      The interest of the running period — from the previous due date (or ``start``, the
+      disbursement) to the next — is its scheduled rate on each balance for the days it
+      was out, exact, rounded half up once; the later instalments are the loan's method
+      applied again to what is left, over the same due dates.  When the principal is all
+      repaid the rest of the payment pays the interest run up to that day, and the loan
+      closes (``payoff_fen`` says how much that takes).
     """
 
     def __init__(self, rows: list[Instalment], fee_fen: int, penalty_rate: Decimal,
-                 order: tuple[str, ...] = DEFAULT_ORDER):
+                 order: tuple[str, ...] = DEFAULT_ORDER,
+                 prepayment: Prepayment = Prepayment.ADVANCE_INSTALMENTS,
+                 terms: LoanTerms | None = None, start: date | None = None):
         self.rate = Fraction(penalty_rate)
         self.order = check_order(order)
+        self.prepayment = Prepayment(prepayment)
+        if self.prepayment is Prepayment.REDUCE_PRINCIPAL and terms is None:
+            raise ValueError("a book that reduces principal on prepayment needs the loan's terms")
+        self.terms = terms
         self.instalments = [InstalmentState(r.number, r.due, r.principal_fen, r.interest_fen,
-                                            fee_fen if r.number == 1 else 0) for r in rows]
+                                            fee_fen if r.number == 1 else 0,
+                                            planned_principal_fen=r.principal_fen,
+                                            planned_interest_fen=r.interest_fen) for r in rows]
+        if terms is not None:
+            start = start or add_months(terms.first_due, -1)
+            # A period's interest at the scheduled rate: a month's, or a bullet loan's
+            # whole term.
+            months = terms.months if terms.method is Repayment.BULLET else 1
+            self.period_rate = Fraction(terms.annual_rate) * months / 12
+        self.starts = [start] + [s.due for s in self.instalments[:-1]]
+        # The running period's interest so far: (instalment index, up to day, exact).
+        self.accrual: tuple[int, date, Fraction] | None = None
         self.cursor: date | None = None
 
     def accrue(self, day: date) -> None:
@@ -213,17 +252,87 @@ class LoanBook:
     def principal_outstanding_fen(self) -> int:
         return sum(s.principal_fen for s in self.instalments)
 
+    def _running(self, day: date) -> int | None:
+        """The index of the first instalment not yet due on ``day``."""
+        return next((i for i, s in enumerate(self.instalments) if s.due > day), None)
+
+    def _accrued(self, i: int, day: date) -> Fraction:
+        """Interest of instalment ``i``'s period run up to ``day``, exactly."""
+        start, due = self.starts[i], self.instalments[i].due
+        mark, so_far = start, Fraction(0)
+        if self.accrual is not None and self.accrual[0] == i:
+            _, mark, so_far = self.accrual
+        balance = sum(s.principal_fen for s in self.instalments[i:])
+        days = max(0, (day - mark).days)
+        return so_far + balance * self.period_rate * Fraction(days, max(1, (due - start).days))
+
+    def payoff_fen(self, day: date) -> int:
+        """What repays the loan in full on ``day`` (after ``accrue(day)``)."""
+        i = self._running(day)
+        if self.prepayment is Prepayment.ADVANCE_INSTALMENTS or i is None:
+            return self.outstanding_fen
+        first = self.instalments[i]
+        paid_interest = first.planned_interest_fen - first.interest_fen
+        rest = self.instalments[i:]
+        return (self.due_fen(day) + sum(s.fee_fen + s.principal_fen for s in rest)
+                + _round(self._accrued(i, day)) - paid_interest)
+
+    def _reschedule(self, i: int, balance: int) -> None:
+        """Instalments ``i`` on: the loan's method applied to ``balance`` over them."""
+        rest = self.instalments[i:]
+        if not balance:
+            parts = [(0, 0)] * len(rest)
+        elif self.terms.method is Repayment.BULLET:
+            parts = [(balance, 0)]
+        else:
+            rows = schedule(LoanTerms(balance, self.terms.annual_rate, len(rest),
+                                      self.terms.method, rest[0].due,
+                                      max(0, self.terms.grace_months - i)))
+            parts = [(r.principal_fen, r.interest_fen) for r in rows]
+        for s, (p, interest) in zip(rest, parts, strict=True):
+            s.principal_fen = s.planned_principal_fen = p
+            s.interest_fen = s.planned_interest_fen = interest
+
+    def _prepay(self, day: date, amount: int, split: dict[str, int]) -> None:
+        i = self._running(day)
+        rest = self.instalments[i:]
+        for s in rest:  # a fee not yet due (the first instalment's)
+            take = min(s.fee_fen, amount)
+            s.fee_fen -= take
+            split["fee"] += take
+            amount -= take
+        first = self.instalments[i]
+        accrued = self._accrued(i, day)
+        paid_interest = first.planned_interest_fen - first.interest_fen
+        balance = sum(s.principal_fen for s in rest)
+        principal = min(amount, balance)
+        self._reschedule(i, balance - principal)
+        # This period: the old balance up to today, the new one for the days left.
+        left = Fraction((first.due - day).days, max(1, (first.due - self.starts[i]).days))
+        first.planned_interest_fen = _round(accrued + (balance - principal) * self.period_rate * left)
+        first.interest_fen = first.planned_interest_fen - paid_interest
+        self.accrual = (i, day, accrued)
+        split["principal"] += principal
+        amount -= principal
+        take = min(first.interest_fen, amount)  # the principal is all repaid: close
+        first.interest_fen -= take
+        split["interest"] += take
+
     def apply(self, day: date, amount_fen: int) -> dict[str, int]:
         """Allocate a repayment; returns the amount that went to each part."""
         if type(amount_fen) is not int or amount_fen <= 0:
             raise InvalidInput("amount_fen must be a positive integer", field="amount_fen")
         self.accrue(day)
-        if amount_fen > self.outstanding_fen:
-            raise InvalidInput(f"{amount_fen} fen is more than the {self.outstanding_fen} fen "
-                               "still owed on the loan", field="amount_fen")
+        most = self.payoff_fen(day)
+        if amount_fen > most:
+            raise InvalidInput(f"{amount_fen} fen is more than the {most} fen that repays "
+                               f"the loan in full on {day}", field="amount_fen")
+        reduce = self.prepayment is Prepayment.REDUCE_PRINCIPAL
         left = amount_fen
         split = dict.fromkeys(PARTS, 0)
         for s in self.instalments:  # already in due order
+            if reduce and s.due > day:
+                break
             for part in self.order:
                 take = min(s.owed(part), left)
                 if take:
@@ -232,6 +341,8 @@ class LoanBook:
                     left -= take
             if not left:
                 break
+        if left and reduce:
+            self._prepay(day, left, split)
         return split
 
     def days_past_due(self, day: date) -> int:

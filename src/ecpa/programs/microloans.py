@@ -33,6 +33,7 @@ from .loans import (
     DEFAULT_ORDER,
     LoanBook,
     LoanTerms,
+    Prepayment,
     Repayment,
     add_months,
     ageing_bucket,
@@ -58,8 +59,9 @@ AGRICULTURAL_LOAN = dict(
     name="agricultural loan", lender_name="county rural credit cooperative",
     annual_rate=Decimal("0.0435"), penalty_rate=Decimal("0.0653"), months=12,
     method=Repayment.INTEREST_ONLY, grace_months=0, fee_fen=0, max_principal_fen=5_000_000,
-    allocation_order=list(DEFAULT_ORDER), interest_subsidy_bp=10_000,
-    guarantor_kind=GuarantorKind.GOVERNMENT, guarantor_name="county risk compensation fund",
+    allocation_order=list(DEFAULT_ORDER), prepayment=Prepayment.REDUCE_PRINCIPAL,
+    interest_subsidy_bp=10_000, guarantor_kind=GuarantorKind.GOVERNMENT,
+    guarantor_name="county risk compensation fund",
     guarantee_bp=8_000)
 
 
@@ -94,6 +96,7 @@ def create_product(session: Session, actor: Actor, *, name: str, lender_name: st
                    annual_rate: Decimal, penalty_rate: Decimal, months: int,
                    method: Repayment | str, grace_months: int = 0, fee_fen: int = 0,
                    max_principal_fen: int, allocation_order: list[str] | None = None,
+                   prepayment: Prepayment | str = Prepayment.REDUCE_PRINCIPAL,
                    interest_subsidy_bp: int = 0, guarantor_kind: GuarantorKind | str,
                    guarantor_name: str, guarantee_bp: int = 0) -> LoanProduct:
     require_role(actor, Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.ENTERPRISE)
@@ -102,6 +105,11 @@ def create_product(session: Session, actor: Actor, *, name: str, lender_name: st
         method, guarantor_kind = Repayment(method), GuarantorKind(guarantor_kind)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="method/guarantor_kind") from None
+    try:
+        prepayment = Prepayment(prepayment)
+    except ValueError:
+        raise InvalidInput(f"prepayment must be one of {', '.join(p.value for p in Prepayment)}, "
+                           f"got {prepayment!r}", field="prepayment") from None
     order = check_order(allocation_order or DEFAULT_ORDER)
     for field, value, top in (("fee_fen", fee_fen, None), ("max_principal_fen", max_principal_fen, None),
                               ("interest_subsidy_bp", interest_subsidy_bp, 10_000),
@@ -118,7 +126,8 @@ def create_product(session: Session, actor: Actor, *, name: str, lender_name: st
         name=name, lender_name=lender_name, annual_rate=str(annual_rate),
         penalty_rate=str(penalty_rate), months=months, method=method.value,
         grace_months=grace_months, fee_fen=fee_fen, max_principal_fen=max_principal_fen,
-        allocation_order=list(order), interest_subsidy_bp=interest_subsidy_bp,
+        allocation_order=list(order), prepayment=prepayment.value,
+        interest_subsidy_bp=interest_subsidy_bp,
         guarantor_kind=guarantor_kind, guarantor_name=guarantor_name,
         guarantee_bp=guarantee_bp, created_by=actor.username)
     session.add(product)
@@ -184,6 +193,7 @@ def grant(session: Session, actor: Actor, product_id: int, household_id: int,
                 annual_rate=product.annual_rate, penalty_rate=product.penalty_rate,
                 months=product.months, method=product.method, grace_months=product.grace_months,
                 fee_fen=product.fee_fen, allocation_order=list(product.allocation_order),
+                prepayment=product.prepayment,
                 purpose=purpose, repay_from_program_id=repay_from_program_id,
                 status=LoanStatus.APPROVED, granted_on=day, created_by=actor.username)
     session.add(loan)
@@ -236,8 +246,10 @@ def _repayments(session: Session, loan_id: int) -> list[LoanRepayment]:
 
 def book_of(session: Session, loan: Loan, as_of: date | None = None) -> LoanBook:
     """The loan's book with its recorded repayments (those up to ``as_of``) replayed."""
-    book = LoanBook(schedule(terms_of(loan)), loan.fee_fen, Decimal(loan.penalty_rate),
-                    tuple(loan.allocation_order))
+    terms = terms_of(loan)
+    book = LoanBook(schedule(terms), loan.fee_fen, Decimal(loan.penalty_rate),
+                    tuple(loan.allocation_order), Prepayment(loan.prepayment), terms,
+                    loan.disbursed_on)
     for r in _repayments(session, loan.id):
         if as_of is not None and r.paid_on > as_of:
             break
@@ -364,6 +376,7 @@ def position(session: Session, loan: Loan, as_of: date) -> dict:
     base = {"id": loan.id, "household_id": loan.household_id, "product_id": loan.product_id,
             "principal_fen": loan.principal_fen, "status": loan.status.value,
             "annual_rate": loan.annual_rate, "months": loan.months, "method": loan.method,
+            "prepayment": loan.prepayment,
             "granted_on": loan.granted_on.isoformat(),
             "disbursed_on": loan.disbursed_on and loan.disbursed_on.isoformat(),
             "closed_on": loan.closed_on and loan.closed_on.isoformat(), "as_of": as_of.isoformat(),
@@ -374,14 +387,16 @@ def position(session: Session, loan: Loan, as_of: date) -> dict:
     book.accrue(as_of)
     running = loan.status is LoanStatus.ACTIVE or (loan.closed_on and loan.closed_on > as_of)
     dpd = book.days_past_due(as_of) if running else 0
-    plan = {r.number: r for r in schedule(terms_of(loan))}
     return base | {
         "principal_outstanding_fen": book.principal_outstanding_fen if running else 0,
         "due_fen": book.due_fen(as_of) if running else 0,
+        # What closes the loan on the day (提前结清): with a reducing product, the
+        # interest only for the days the money was out.
+        "payoff_fen": book.payoff_fen(as_of) if running else 0,
         "days_past_due": dpd, "bucket": ageing_bucket(dpd),
         "instalments": [{"number": s.number, "due": s.due.isoformat(),
-                         "principal_fen": plan[s.number].principal_fen,
-                         "interest_fen": plan[s.number].interest_fen,
+                         "principal_fen": s.planned_principal_fen,
+                         "interest_fen": s.planned_interest_fen,
                          "remaining": {p: s.owed(p) for p in ("principal", "interest", "fee", "penalty")}}
                         for s in book.instalments],
         "repayments": [{"key": r.key, "date": r.paid_on.isoformat(), "source": r.source.value,

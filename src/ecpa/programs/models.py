@@ -125,6 +125,9 @@ class LoanProduct(Base):
     max_principal_fen: Mapped[int] = mapped_column(BigInteger)
     # e.g. ["penalty", "fee", "interest", "principal"]
     allocation_order: Mapped[list] = mapped_column(JSON)
+    # What a payment beyond what is due does (loans.Prepayment).  Products made before
+    # the choice existed paid instalments in advance.
+    prepayment: Mapped[str] = mapped_column(String(24), server_default="advance_instalments")
     interest_subsidy_bp: Mapped[int] = mapped_column(Integer, default=0)
     guarantor_kind: Mapped[GuarantorKind] = mapped_column(db_enum(GuarantorKind, "guarantor_kind"))
     guarantor_name: Mapped[str] = mapped_column(String(200))
@@ -150,6 +153,7 @@ class Loan(Base):
     grace_months: Mapped[int] = mapped_column(Integer)
     fee_fen: Mapped[int] = mapped_column(BigInteger)
     allocation_order: Mapped[list] = mapped_column(JSON)
+    prepayment: Mapped[str] = mapped_column(String(24), server_default="advance_instalments")
     purpose: Mapped[str] = mapped_column(String(200), default="")
     # Deducted automatically from this farming program's settlement, when set.
     repay_from_program_id: Mapped[int | None] = mapped_column(
