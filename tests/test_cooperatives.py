@@ -1,6 +1,6 @@
 """Cooperatives (seed 004 §3): members with land, labour and capital, wages per labour day,
-the year-end distribution of the surplus, the village collective's share, the four Gansu
-models as charter presets — on SQLite and PostgreSQL."""
+the year-end distribution of the surplus, the village collective's share, the return by
+members' trade, the four Gansu models as charter presets — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -26,10 +26,13 @@ from ecpa.cooperatives.service import (
     pay_wages,
     presets,
     record_labour,
+    record_trade,
     set_charter,
     split_surplus,
     stakes,
     statement,
+    trade_return,
+    trades,
 )
 from ecpa.db import session_scope
 from ecpa.errors import Conflict, InvalidInput
@@ -215,6 +218,57 @@ def test_stakes_weigh_the_days_held(db_url, coop):
         assert e.value.detail["field"] == "land_mu"
 
 
+def test_hand_worked_return_by_trade(db_url, coop):
+    """60 % of what the collective and the reserve leave goes back by trade, the rest by
+    shares (the Law on Farmer Specialised Cooperatives, art. 44)."""
+    cid, h1, h2, h3 = coop
+    with session_scope(db_url) as s:
+        _hand_worked(s, cid, h1, h2, h3)
+        with pytest.raises(InvalidInput, match="0 or from 6000 to 10000") as e:
+            set_charter(s, ACTOR, cid, YEAR, "custom", VILLAGE_A, shares_per_mu=1,
+                        trade_return_bp=5000)
+        assert e.value.detail["field"] == "trade_return_bp"
+        set_charter(s, ACTOR, cid, YEAR, "custom", VILLAGE_A, wage_per_day_fen=8_000,
+                    shares_per_mu=1, fen_per_capital_share=100_000, labour_days_per_share=20,
+                    collective_bp=1000, reserve_bp=500, trade_return_bp=6000)
+        with pytest.raises(InvalidInput, match="no member's trade") as e:
+            distribute(s, ACTOR, cid, YEAR, 1_000_001, YEAR_END)
+        assert e.value.detail["field"] == "trade_return_bp"
+        # h1 delivered 20,000 yuan of coix seed, h2 bought 10,000 yuan of inputs; h3 none.
+        record_trade(s, ACTOR, cid, h1, "t1", date(2024, 9, 20), 1_500_000, "薏米")
+        record_trade(s, ACTOR, cid, h1, "t2", date(2024, 10, 8), 500_000, "薏米")
+        record_trade(s, ACTOR, cid, h2, "t3", date(2024, 4, 2), 1_000_000, "fertiliser")
+        assert record_trade(s, ACTOR, cid, h1, "t1", date(2024, 9, 20), 1_500_000, "薏米").key == "t1"
+        with pytest.raises(Conflict, match="another record"):
+            record_trade(s, ACTOR, cid, h1, "t1", date(2024, 9, 20), 1_600_000, "薏米")
+        with pytest.raises(InvalidInput, match="not a member") as e:
+            record_trade(s, ACTOR, cid, h1, "t0", date(2023, 11, 30), 100, "薏米")
+        assert e.value.detail["field"] == "household_id"
+        with pytest.raises(InvalidInput, match="value_fen"):
+            record_trade(s, ACTOR, cid, h2, "t4", date(2024, 5, 1), 0, "seed")
+        # Surplus 1,000,001: collective 100,000, reserve 50,000, 850,001 left; by trade
+        # 60 % rounded up, 510,001 (510,000.6 would be under 60 %); by shares 340,000.
+        # Trade 2,000,000 and 1,000,000 fen: h1 340,000.67, h2 170,000.33 -> the fen left
+        # to h1: 340,001 / 170,000.  Shares 7, 2.75, 0.25 of 10: 238,000 / 93,500 / 8,500.
+        got = distribute(s, ACTOR, cid, YEAR, 1_000_001, YEAR_END)
+        assert got["trade_return"] == {"bp": 6000, "fen": 510_001, "total_trade_fen": 3_000_000}
+        assert got["dividends_fen"] == 340_000
+        by = {m["household_id"]: m for m in got["members"]}
+        assert [by[h]["trade_return_fen"] for h in (h1, h2, h3)] == [340_001, 170_000, 0]
+        assert [by[h]["dividend_fen"] for h in (h1, h2, h3)] == [238_000, 93_500, 8_500]
+        assert [by[h]["trade_fen"] for h in (h1, h2, h3)] == [2_000_000, 1_000_000, 0]
+        assert by[h1]["exact_trade_return_fen"] == "340000.67"
+        assert by[h1]["paid_fen"] == 578_001
+        assert sum(m["paid_fen"] for m in got["members"]) + 150_000 == 1_000_001
+        assert balance(s, household_account(cid, h1)) == -(240_000 + 578_001)
+        # The return by trade is part of the price of what was sold: industry income.
+        income = attributed_income(s, YEAR)
+        assert income[h1] == {"employment": 240_000, "industry": 340_001, "financial": 238_000}
+        assert trades(s, ACTOR, cid, YEAR)["total_fen"] == 3_000_000
+        with pytest.raises(Conflict, match="already distributed"):
+            record_trade(s, ACTOR, cid, h2, "t5", date(2024, 12, 1), 100, "seed")
+
+
 weights = st.lists(st.fractions(min_value=0, max_value=10_000, max_denominator=1000),
                    min_size=1, max_size=30).filter(lambda w: sum(w) > 0)
 
@@ -232,6 +286,16 @@ def test_any_distribution_adds_up_to_the_fen(surplus, collective, reserve, share
     for i, w in enumerate(shares):
         assert abs(paid[i] - Fraction(dividends) * w / total) < 1
         assert paid[i] >= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(distributable=st.integers(0, 10**12), bp=st.integers(6000, 10000), trade=weights)
+def test_any_return_by_trade_is_at_least_its_rate_and_adds_up(distributable, bp, trade):
+    by_trade = trade_return(distributable, bp)
+    assert Fraction(distributable * bp, 10000) <= by_trade < Fraction(distributable * bp, 10000) + 1
+    assert by_trade <= distributable
+    returned = allocate(by_trade, dict(enumerate(trade)))
+    assert sum(returned.values()) == by_trade
 
 
 @pytest.fixture
@@ -285,8 +349,29 @@ def test_api_from_charter_to_statement(api):
     assert [m["dividend_fen"] for m in r.json()["members"]] == [67_500, 22_500]
     assert client.post(f"{base}/distributions", headers=h, json=body).json() == r.json()
     assert client.get(f"{base}/distributions/2024", headers=h).json() == r.json()
-    r = client.post(f"{base}/members/{h2}/leave", headers=h, json={"date": "2025-01-01"})
-    assert r.status_code == 200 and r.json()["left_on"] == "2025-01-01"
+    # 2025: half of the surplus back by trade (the law's floor is 60 %: refused), then 60 %.
+    bad = client.put(f"{base}/charters/2025", headers=h, json={**charter, "trade_return_bp": 5000})
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "trade_return_bp"
+    r = client.put(f"{base}/charters/2025", headers=h, json={**charter, "trade_return_bp": 6000})
+    assert r.status_code == 200 and r.json()["trade_return_bp"] == 6000, r.text
+    r = client.post(f"{base}/trades", headers=h, json={
+        "household_id": h2, "key": "s1", "date": "2025-08-01", "product": "potatoes",
+        "value_fen": 250_000})
+    assert r.status_code == 201 and r.json()["value_fen"] == 250_000, r.text
+    assert client.post(f"{base}/trades", headers=h, json={
+        "household_id": h2, "key": "s2", "date": "2025-08-01", "product": "potatoes",
+        "value_fen": 12.5}).status_code == 422
+    got = client.get(f"{base}/trades", params={"year": 2025}, headers=h).json()
+    assert got["total_fen"] == 250_000 and got["records"][0]["product"] == "potatoes"
+    r = client.post(f"{base}/distributions", headers=h,
+                    json={"year": 2025, "surplus_fen": 100_000, "date": "2025-12-31"})
+    assert r.status_code == 201, r.text
+    # 90,000 after the collective: 54,000 by trade, all to h2; 36,000 on land 3 : 1.
+    by = {m["household_id"]: m for m in r.json()["members"]}
+    assert (by[h2]["trade_return_fen"], by[h2]["dividend_fen"], by[h1]["dividend_fen"]) == (
+        54_000, 9_000, 27_000)
+    r = client.post(f"{base}/members/{h2}/leave", headers=h, json={"date": "2026-01-01"})
+    assert r.status_code == 200 and r.json()["left_on"] == "2026-01-01"
     assert client.get(f"{base}/distributions/2023", headers=h).status_code == 404
 
 
@@ -309,3 +394,16 @@ def test_cli_charter_join_distribute_statement(coop):
     assert r.exit_code == 0 and "1,234.56" in r.output, r.output
     r = runner.invoke(app, ["coop", "statement", str(cid), "2024"])
     assert r.exit_code == 0 and "6212210001" in r.output and "2.5000" in r.output
+    # 2025 with 60 % back by trade, recorded from the command line in yuan.
+    r = runner.invoke(app, ["coop", "charter", str(cid), "2025", "--model", "gansu-3.2",
+                            "--reserve-bp", "0", "--trade-return-bp", "6000"])
+    assert r.exit_code == 0 and "trade_return_bp: 6000" in r.output, r.output
+    r = runner.invoke(app, ["coop", "trade", str(cid), "6212210001", "--value", "800.50",
+                            "--product", "coix seed", "--date", "2025-10-01"])
+    assert r.exit_code == 0 and "800.50" in r.output, r.output
+    r = runner.invoke(app, ["coop", "trade", str(cid), "6212210001", "--value", "8.005",
+                            "--product", "coix seed", "--date", "2025-10-02"])
+    assert r.exit_code == 2 and "--value" in r.output
+    r = runner.invoke(app, ["coop", "distribute", str(cid), "2025", "--surplus-fen", "100000",
+                            "--date", "2025-12-31"])
+    assert r.exit_code == 0 and "returned by trade: 600.00" in r.output, r.output

@@ -524,6 +524,8 @@ def coop_charter(
     wage_per_day_fen: Optional[int] = None, shares_per_mu: Optional[int] = None,
     fen_per_capital_share: Optional[int] = None, labour_days_per_share: Optional[int] = None,
     collective_bp: Optional[int] = None, reserve_bp: Optional[int] = None,
+    trade_return_bp: Annotated[Optional[int], typer.Option(
+        help="share of the surplus returned by members' trade, basis points (0, or 6000-10000)")] = None,
     collective_region: Annotated[Optional[str], typer.Option(help="region code of the village collective")] = None,
 ) -> None:
     """Set a cooperative's charter for a year from a model, with any parameter overridden."""
@@ -536,7 +538,7 @@ def coop_charter(
                 wage_per_day_fen=wage_per_day_fen, shares_per_mu=shares_per_mu,
                 fen_per_capital_share=fen_per_capital_share,
                 labour_days_per_share=labour_days_per_share, collective_bp=collective_bp,
-                reserve_bp=reserve_bp))
+                reserve_bp=reserve_bp, trade_return_bp=trade_return_bp))
     except EcpaError as exc:
         _fail(exc)
     for k, v in view.items():
@@ -610,6 +612,26 @@ def coop_labour(cooperative_id: int, household_number: str, period: str, days: i
     console.print(f"{days} labour days of household {household_number} in {period} recorded")
 
 
+@coop_app.command("trade")
+def coop_trade(cooperative_id: int, household_number: str,
+               value: Annotated[str, typer.Option(help="value traded, yuan (e.g. 1234.50)")],
+               product: Annotated[str, typer.Option(help="what was delivered or bought")],
+               key: Annotated[Optional[str], typer.Option(help="idempotency key (default household:date:product)")] = None,
+               on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
+    """Record a member household's trade with the cooperative (for the return by trade)."""
+    from .cooperatives.service import record_trade
+    from .db import session_scope
+    day = _day(on)
+    fen = _lh_fen(value, "--value")
+    try:
+        with session_scope() as s:
+            record_trade(s, _actor(), cooperative_id, _household_id(s, household_number),
+                         key or f"{household_number}:{day}:{product}", day, fen, product)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"trade of household {household_number} on {day}: {_yuan(fen)} yuan of {product}")
+
+
 @coop_app.command("pay-wages")
 def coop_pay_wages(cooperative_id: int, period: str,
                    on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
@@ -631,7 +653,7 @@ def coop_pay_wages(cooperative_id: int, period: str,
 def coop_distribute(cooperative_id: int, year: int,
                     surplus_fen: Annotated[int, typer.Option(help="the year's surplus, integer fen")],
                     on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
-    """Distribute a year's surplus: collective share, reserve, dividends by share."""
+    """Distribute a year's surplus: collective share, reserve, return by trade, dividends by share."""
     from .cooperatives.service import distribute
     from .db import session_scope
     day = _day(on)
@@ -657,16 +679,24 @@ def coop_statement(cooperative_id: int, year: int) -> None:
 
 
 def _print_statement(st: dict) -> None:
-    t = Table("household", "land", "capital", "labour", "shares", "dividend (yuan)",
-              title=f"{st['cooperative']}: {st['year']} surplus {_yuan(st['surplus_fen'])} yuan "
-                    f"({st['model']}), distributed {st['date']}")
+    # The trade columns only where the year returned something by trade: a narrow
+    # terminal keeps the household numbers whole.
+    by_trade = bool(st["trade_return"]["fen"])
+    cols = ["household", "land", "capital", "labour", "shares"]
+    cols += ["trade (yuan)", "by trade (yuan)"] * by_trade + ["dividend (yuan)"]
+    t = Table(*cols, title=f"{st['cooperative']}: {st['year']} surplus {_yuan(st['surplus_fen'])} "
+                           f"yuan ({st['model']}), distributed {st['date']}")
     for m in st["members"]:
-        t.add_row(m["household_number"] or str(m["household_id"]), m["land_shares"],
-                  m["capital_shares"], m["labour_shares"], m["shares"], _yuan(m["dividend_fen"]))
+        row = [m["household_number"] or str(m["household_id"]), m["land_shares"],
+               m["capital_shares"], m["labour_shares"], m["shares"]]
+        row += [_yuan(m["trade_fen"]), _yuan(m["trade_return_fen"])] * by_trade
+        t.add_row(*row, _yuan(m["dividend_fen"]))
     console.print(t)
-    c = st["collective"]
+    c, r = st["collective"], st["trade_return"]
+    returned = (f"returned by trade: {_yuan(r['fen'])} yuan on {_yuan(r['total_trade_fen'])} "
+                "yuan of trade; ") if by_trade else ""
     console.print(f"village collective {c['region_code'] or '-'}: {_yuan(c['fen'])} yuan; "
-                  f"reserve: {_yuan(st['reserve']['fen'])} yuan; "
+                  f"reserve: {_yuan(st['reserve']['fen'])} yuan; {returned}"
                   f"dividends: {_yuan(st['dividends_fen'])} yuan on {st['total_shares']} shares")
 
 

@@ -1,5 +1,5 @@
 """HTTP routes of the cooperatives: the Gansu models, charters, members, labour days,
-wages and the year-end distribution with its statement."""
+wages, members' trade and the year-end distribution with its statement."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class CharterIn(BaseModel):
     labour_days_per_share: StrictInt | None = Field(None, gt=0)
     collective_bp: StrictInt | None = Field(None, ge=0, le=10000, description="basis points")
     reserve_bp: StrictInt | None = Field(None, ge=0, le=10000, description="basis points")
+    trade_return_bp: StrictInt | None = Field(
+        None, ge=0, le=10000,
+        description="share of the distributable surplus returned by members' trade, basis "
+                    "points: 0, or at least 6000 as the cooperatives law asks")
     collective_region_code: str | None = Field(None, description="the village collective's region")
 
 
@@ -45,6 +49,14 @@ class LabourIn(BaseModel):
     key: str = Field(min_length=1, max_length=100, description="idempotency key of the record")
     period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
     days: StrictInt = Field(gt=0)
+
+
+class TradeIn(BaseModel):
+    household_id: int
+    key: str = Field(min_length=1, max_length=100, description="idempotency key of the record")
+    date: date
+    product: str = Field(min_length=1, max_length=100, description="what was delivered or bought")
+    value_fen: StrictInt = Field(gt=0, description="value traded, integer fen")
 
 
 class WagesIn(BaseModel):
@@ -104,6 +116,20 @@ def labour(cooperative_id: int, body: LabourIn, session: SessionDep, actor: Acto
     r = service.record_labour(session, actor, cooperative_id, body.household_id, body.key,
                               body.period, body.days)
     return {"household_id": r.household_id, "key": r.key, "period": r.period, "days": r.days}
+
+
+@router.post("/{cooperative_id}/trades", status_code=201)
+def trade(cooperative_id: int, body: TradeIn, session: SessionDep, actor: ActorDep) -> dict:
+    """A member household's trade with the cooperative, for the return by trade."""
+    r = service.record_trade(session, actor, cooperative_id, body.household_id, body.key,
+                             body.date, body.value_fen, body.product)
+    return {"household_id": r.household_id, "key": r.key, "date": r.traded_on.isoformat(),
+            "product": r.product, "value_fen": r.value_fen}
+
+
+@router.get("/{cooperative_id}/trades")
+def trades(cooperative_id: int, year: int, session: SessionDep, actor: ActorDep) -> dict:
+    return service.trades(session, actor, cooperative_id, year)
 
 
 @router.post("/{cooperative_id}/wages")

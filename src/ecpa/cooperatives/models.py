@@ -1,5 +1,6 @@
 """Tables of the cooperatives: a charter per year, memberships with land, labour and
-capital, labour days, and year-end distributions with one line per member household."""
+capital, labour days, members' trade with the cooperative, and year-end distributions
+with one line per member household."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ class Charter(Base):
     labour_days_per_share: Mapped[int | None] = mapped_column(Integer, default=None)
     collective_bp: Mapped[int] = mapped_column(Integer)
     reserve_bp: Mapped[int] = mapped_column(Integer)
+    # The share of the surplus left after the collective and the reserve that goes back
+    # to the members by their trade with the cooperative (0: none; else at least 6000).
+    trade_return_bp: Mapped[int] = mapped_column(Integer, server_default="0")
     collective_region_code: Mapped[str | None] = mapped_column(ForeignKey("region.code"),
                                                                default=None)
     created_by: Mapped[str] = mapped_column(String(64))
@@ -77,6 +81,25 @@ class LabourRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class TradeRecord(Base):
+    """A member household's trade with its cooperative — produce delivered to it or
+    inputs bought from it — by value, as the member's account (成员账户) keeps it; the
+    money itself moves elsewhere (a buy-back, the marketplace, cash)."""
+
+    __tablename__ = "coop_trade"
+    __table_args__ = (UniqueConstraint("cooperative_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))  # the caller's idempotency key
+    traded_on: Mapped[date] = mapped_column(Date, index=True)
+    product: Mapped[str] = mapped_column(String(100))
+    value_fen: Mapped[int] = mapped_column(BigInteger)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Distribution(Base):
     """A year's surplus, distributed once (its ledger transaction has a fixed key)."""
 
@@ -90,7 +113,10 @@ class Distribution(Base):
     surplus_fen: Mapped[int] = mapped_column(BigInteger)
     collective_fen: Mapped[int] = mapped_column(BigInteger)
     reserve_fen: Mapped[int] = mapped_column(BigInteger)
-    dividends_fen: Mapped[int] = mapped_column(BigInteger)
+    # Returned by trade, and the members' trade in the year it was divided by.
+    trade_return_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    total_trade_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    dividends_fen: Mapped[int] = mapped_column(BigInteger)  # by shares
     # Total shares as an exact fraction "numerator/denominator" (time-weighted shares
     # are rarely whole); per-member shares below likewise.
     total_shares: Mapped[str] = mapped_column(String(80))
@@ -108,4 +134,6 @@ class DistributionLine(Base):
     land_shares: Mapped[str] = mapped_column(String(80))
     capital_shares: Mapped[str] = mapped_column(String(80))
     labour_shares: Mapped[str] = mapped_column(String(80))
-    dividend_fen: Mapped[int] = mapped_column(BigInteger)
+    trade_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    trade_return_fen: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    dividend_fen: Mapped[int] = mapped_column(BigInteger)  # by shares

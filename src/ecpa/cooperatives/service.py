@@ -9,7 +9,17 @@ Money moves only through the ledger, each step under a deterministic idempotency
 * a distribution — ``coop:<c>:distribution:<year>``, one balanced transaction — debits
   the cooperative's surplus and credits the village collective fund
   ``collective:<region>``, the reserve ``coop:<c>:reserve`` and each member household's
-  account through the FINANCIAL channel (asset income: the registry's "property").
+  account: its return by trade through the INDUSTRY channel (a late part of the price of
+  what it sold through the cooperative: the registry's "ecommerce"), its dividend through
+  the FINANCIAL channel (asset income: the registry's "property").
+
+Return by trade.  China's Law on Farmer Specialised Cooperatives (2017, art. 44) returns
+the distributable surplus to the members mainly by their trade with the cooperative — at
+least 60 % of it — and the rest by shares.  A charter's ``trade_return_bp`` is that part
+(0 for a shareholding cooperative whose members do not trade with it, as the Gansu models
+of seed 004 are; else from 6000): rounded up, so that it is never below the charter's
+rate, and divided by each member's trade recorded in the year, by the same
+largest-remainder method as the dividends.
 
 Shares.  Land earns ``shares_per_mu`` a mu, capital a share per ``fen_per_capital_share``,
 and labour (if the charter says so) a share per ``labour_days_per_share`` labour days
@@ -33,7 +43,7 @@ from fractions import Fraction
 from functools import cache
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, InvalidInput, NotFound
@@ -43,12 +53,21 @@ from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
 from ..regions.models import Region
 from ..registry.models import Household, Organisation, OrganisationKind
-from .models import Charter, Distribution, DistributionLine, LabourRecord, Membership
+from .models import (
+    Charter,
+    Distribution,
+    DistributionLine,
+    LabourRecord,
+    Membership,
+    TradeRecord,
+)
 
 MANAGERS = (Role.ADMINISTRATOR, Role.COUNTY_OFFICER, Role.COOPERATIVE_MANAGER)
 CUSTOM = "custom"
 PARAMETERS = ("wage_per_day_fen", "shares_per_mu", "fen_per_capital_share",
-              "labour_days_per_share", "collective_bp", "reserve_bp")
+              "labour_days_per_share", "collective_bp", "reserve_bp", "trade_return_bp")
+# The Law on Farmer Specialised Cooperatives (art. 44): at least 60 % back by trade.
+LEAST_TRADE_RETURN_BP = 6000
 
 
 # --- the four Gansu models -------------------------------------------------------------
@@ -96,6 +115,12 @@ def split_surplus(surplus_fen: int, collective_bp: int, reserve_bp: int) -> tupl
     collective = surplus_fen * collective_bp // 10000
     reserve = surplus_fen * reserve_bp // 10000
     return collective, reserve, surplus_fen - collective - reserve
+
+
+def trade_return(distributable_fen: int, trade_return_bp: int) -> int:
+    """The part of the distributable surplus returned by trade: rounded up, never below
+    the charter's rate."""
+    return -(-distributable_fen * trade_return_bp // 10000)
 
 
 def allocate(total_fen: int, weights: dict[int, Fraction]) -> dict[int, int]:
@@ -204,7 +229,8 @@ def set_charter(session: Session, actor: Actor, cooperative_id: int, year: int,
                            field="model")
     base = presets()[model].params if model != CUSTOM else dict.fromkeys(PARAMETERS)
     params = {**base, **{k: v for k, v in overrides.items() if v is not None}}
-    for p in ("wage_per_day_fen", "shares_per_mu", "collective_bp", "reserve_bp"):
+    for p in ("wage_per_day_fen", "shares_per_mu", "collective_bp", "reserve_bp",
+              "trade_return_bp"):
         if params[p] is None:
             params[p] = 0
     _int("wage_per_day_fen", params["wage_per_day_fen"])
@@ -214,9 +240,16 @@ def set_charter(session: Session, actor: Actor, cooperative_id: int, year: int,
             _int(p, params[p], 1)
     _int("collective_bp", params["collective_bp"], 0, 10000)
     _int("reserve_bp", params["reserve_bp"], 0, 10000)
+    _int("trade_return_bp", params["trade_return_bp"], 0, 10000)
     if params["collective_bp"] + params["reserve_bp"] > 10000:
         raise InvalidInput("collective_bp + reserve_bp exceed 10000 (the whole surplus)",
                            field="reserve_bp")
+    if params["trade_return_bp"] and not (
+            LEAST_TRADE_RETURN_BP <= params["trade_return_bp"] <= 10000):
+        raise InvalidInput(
+            f"trade_return_bp must be 0 or from {LEAST_TRADE_RETURN_BP} to 10000 (the Law on "
+            f"Farmer Specialised Cooperatives returns at least 60 % of the distributable "
+            f"surplus by trade), got {params['trade_return_bp']!r}", field="trade_return_bp")
     if params["collective_bp"] > 0:
         if not collective_region_code:
             raise InvalidInput("a share to the village collective needs its region "
@@ -458,6 +491,79 @@ def pay_wages(session: Session, actor: Actor, cooperative_id: int, period: str,
     return lines
 
 
+# --- members' trade ---------------------------------------------------------------------
+
+def record_trade(session: Session, actor: Actor, cooperative_id: int, household_id: int,
+                 key: str, day: date, value_fen: int, product: str) -> TradeRecord:
+    """A member household's trade with the cooperative on ``day`` (produce delivered to
+    it or inputs bought from it), by value; idempotent by ``key``.  Only a member on
+    that day trades as a member."""
+    coop = _cooperative(session, actor, cooperative_id)
+    household = _household(session, actor, household_id)
+    if not isinstance(key, str) or not 0 < len(key) <= 100:
+        raise InvalidInput("an idempotency key of 1 to 100 characters is required", field="key")
+    if not isinstance(product, str) or not 0 < len(product.strip()) <= 100:
+        raise InvalidInput("the product traded (1 to 100 characters) is required",
+                           field="product")
+    _int("value_fen", value_fen, 1)
+    done = session.scalar(select(TradeRecord).where(TradeRecord.cooperative_id == coop.id,
+                                                    TradeRecord.key == key))
+    if done is not None:
+        if (done.household_id, done.traded_on, done.value_fen, done.product) != (
+                household.id, day, value_fen, product.strip()):
+            raise Conflict(f"trade key {key!r} was used for another record")
+        return done
+    member = session.scalar(select(Membership.id).where(
+        Membership.cooperative_id == coop.id, Membership.household_id == household.id,
+        Membership.joined_on <= day,
+        (Membership.left_on.is_(None)) | (Membership.left_on > day)).limit(1))
+    if member is None:
+        raise InvalidInput(f"household {household.number} was not a member of cooperative "
+                           f"{coop.id} on {day}", field="household_id")
+    if session.scalar(select(Distribution.id).where(Distribution.cooperative_id == coop.id,
+                                                    Distribution.year == day.year)):
+        raise Conflict(f"the {day.year} surplus of cooperative {coop.id} is already "
+                       "distributed: trade of that year can no longer be recorded")
+    row = TradeRecord(cooperative_id=coop.id, household_id=household.id, key=key,
+                      traded_on=day, product=product.strip(), value_fen=value_fen,
+                      recorded_by=actor.username)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def trade_volumes(session: Session, cooperative_id: int, year: int) -> dict[int, int]:
+    """Each member household's trade with the cooperative in ``year``, fen."""
+    rows = session.execute(
+        select(TradeRecord.household_id, func.sum(TradeRecord.value_fen))
+        .where(TradeRecord.cooperative_id == cooperative_id,
+               TradeRecord.traded_on >= date(year, 1, 1),
+               TradeRecord.traded_on < date(year + 1, 1, 1))
+        .group_by(TradeRecord.household_id))
+    return {hid: int(total) for hid, total in rows}
+
+
+def trades(session: Session, actor: Actor, cooperative_id: int, year: int) -> dict:
+    """The year's trade records and each member's total (members out of the reader's
+    reach anonymous)."""
+    coop = _cooperative(session, actor, cooperative_id)
+    rows = session.execute(
+        select(TradeRecord, Household.number, Household.village_code)
+        .join(Household, Household.id == TradeRecord.household_id)
+        .where(TradeRecord.cooperative_id == coop.id,
+               TradeRecord.traded_on >= date(year, 1, 1),
+               TradeRecord.traded_on < date(year + 1, 1, 1))
+        .order_by(TradeRecord.traded_on, TradeRecord.id)).all()
+    records = [{"key": r.key, "household_id": r.household_id,
+                "household_number": number if actor.may_reach(village) else None,
+                "date": r.traded_on.isoformat(), "product": r.product, "value_fen": r.value_fen}
+               for r, number, village in rows]
+    volumes = trade_volumes(session, coop.id, year)
+    return {"cooperative_id": coop.id, "year": year, "total_fen": sum(volumes.values()),
+            "by_household": [{"household_id": h, "value_fen": v} for h, v in sorted(volumes.items())],
+            "records": records}
+
+
 # --- the year-end distribution -------------------------------------------------------------
 
 @dataclass
@@ -503,8 +609,9 @@ def _distribution_key(cooperative_id: int, year: int) -> str:
 
 def distribute(session: Session, actor: Actor, cooperative_id: int, year: int,
                surplus_fen: int, day: date) -> dict:
-    """Distribute a year's surplus: the collective's share and the reserve first, the rest
-    as dividends by share; one balanced ledger transaction with a fixed key.  The same
+    """Distribute a year's surplus: the collective's share and the reserve first, of the
+    rest the charter's part back by trade, and what is left as dividends by share; one
+    balanced ledger transaction with a fixed key.  The same
     distribution again returns its statement and pays nobody twice; another surplus
     for a year already distributed is a conflict."""
     coop = _cooperative(session, actor, cooperative_id)
@@ -520,11 +627,20 @@ def distribute(session: Session, actor: Actor, cooperative_id: int, year: int,
                            f"{done.surplus_fen} fen on {done.business_date}")
         return statement(session, actor, coop.id, year)
     charter = _charter(session, coop.id, year)
-    collective, reserve, dividends = split_surplus(surplus_fen, charter.collective_bp,
-                                                   charter.reserve_bp)
+    collective, reserve, distributable = split_surplus(surplus_fen, charter.collective_bp,
+                                                       charter.reserve_bp)
+    by_trade = trade_return(distributable, charter.trade_return_bp)
+    volumes = trade_volumes(session, coop.id, year)
+    if by_trade and not volumes:
+        raise InvalidInput(f"the {year} charter returns {charter.trade_return_bp / 100:g} % of "
+                           f"the surplus by trade, but no member's trade with the cooperative "
+                           f"is recorded in {year}", field="trade_return_bp")
+    returned = allocate(by_trade, {h: Fraction(v) for h, v in volumes.items()}) if by_trade else {}
+    dividends = distributable - by_trade
     held = stakes(session, charter)
     weights = {hid: s.total for hid, s in held.items() if s.total > 0}
     paid = allocate(dividends, weights)
+    households = sorted(set(paid) | set(returned))
     surplus_acc = open_account(session, coop_account(coop.id, "surplus"),
                                f"{coop.name}: surplus to distribute", AccountKind.COOPERATIVE,
                                organisation_id=coop.id)
@@ -539,33 +655,41 @@ def distribute(session: Session, actor: Actor, cooperative_id: int, year: int,
         acc = open_account(session, coop_account(coop.id, "reserve"), f"{coop.name}: reserve",
                            AccountKind.COOPERATIVE, organisation_id=coop.id)
         legs.append(Leg(acc.code, -reserve))
-    for hid in sorted(paid):
-        if paid[hid]:
+    for hid in households:
+        if returned.get(hid):
+            legs.append(Leg(household_account(coop.id, hid), -returned[hid], hid, Channel.INDUSTRY))
+        if paid.get(hid):
             legs.append(Leg(household_account(coop.id, hid), -paid[hid], hid, Channel.FINANCIAL))
     post(session, actor, _distribution_key(coop.id, year), day,
          f"{coop.name}: distribution of the {year} surplus", legs)
     dist = Distribution(cooperative_id=coop.id, year=year, business_date=day,
                         surplus_fen=surplus_fen, collective_fen=collective, reserve_fen=reserve,
+                        trade_return_fen=by_trade, total_trade_fen=sum(volumes.values()),
                         dividends_fen=dividends, total_shares=str(sum(weights.values(), Fraction(0))),
                         created_by=actor.username)
     session.add(dist)
     session.flush()
+    none = Stake()
     session.add_all(DistributionLine(distribution_id=dist.id, household_id=hid,
-                                     land_shares=str(held[hid].land),
-                                     capital_shares=str(held[hid].capital),
-                                     labour_shares=str(held[hid].labour),
-                                     dividend_fen=paid[hid]) for hid in sorted(paid))
+                                     land_shares=str(held.get(hid, none).land),
+                                     capital_shares=str(held.get(hid, none).capital),
+                                     labour_shares=str(held.get(hid, none).labour),
+                                     trade_fen=volumes.get(hid, 0),
+                                     trade_return_fen=returned.get(hid, 0),
+                                     dividend_fen=paid.get(hid, 0)) for hid in households)
     session.flush()
     audit(session, actor, "distribute", "cooperative", coop.id,
           {"year": year, "surplus_fen": surplus_fen, "collective_fen": collective,
-           "reserve_fen": reserve, "dividends_fen": dividends, "households": len(paid)})
+           "reserve_fen": reserve, "trade_return_fen": by_trade, "dividends_fen": dividends,
+           "households": len(households)})
     return statement(session, actor, coop.id, year)
 
 
 def statement(session: Session, actor: Actor, cooperative_id: int, year: int) -> dict:
     """The distribution statement of a year: per member household its land, capital and
     labour shares (exact, and to 4 decimals), its exact pro-rata share and the dividend
-    paid; the collective's share and the reserve."""
+    paid, its trade and its exact and paid return by trade; the collective's share, the
+    reserve and the part returned by trade."""
     coop = _cooperative(session, actor, cooperative_id)
     dist = session.scalar(select(Distribution).where(Distribution.cooperative_id == coop.id,
                                                      Distribution.year == year))
@@ -584,13 +708,18 @@ def statement(session: Session, actor: Actor, cooperative_id: int, year: int) ->
                                  Fraction(line.labour_shares))
         shares = land + capital + labour
         exact = dist.dividends_fen * shares / total if total else Fraction(0)
+        exact_return = (Fraction(dist.trade_return_fen * line.trade_fen, dist.total_trade_fen)
+                        if dist.total_trade_fen else Fraction(0))
         lines.append({"household_id": line.household_id,
                       # Members outside the reader's scope stay anonymous.
                       "household_number": number if actor.may_reach(village) else None,
                       "land_shares": _decimal(land), "capital_shares": _decimal(capital),
                       "labour_shares": _decimal(labour), "shares": _decimal(shares),
                       "shares_exact": str(shares), "exact_dividend_fen": _decimal(exact, 2),
-                      "dividend_fen": line.dividend_fen})
+                      "dividend_fen": line.dividend_fen, "trade_fen": line.trade_fen,
+                      "exact_trade_return_fen": _decimal(exact_return, 2),
+                      "trade_return_fen": line.trade_return_fen,
+                      "paid_fen": line.trade_return_fen + line.dividend_fen})
     preset = presets().get(charter.model)
     return {"cooperative_id": coop.id, "cooperative": coop.name, "year": year,
             "model": charter.model, "model_source": preset.source if preset else None,
@@ -602,5 +731,7 @@ def statement(session: Session, actor: Actor, cooperative_id: int, year: int) ->
                            if charter.collective_region_code else None,
                            "bp": charter.collective_bp, "fen": dist.collective_fen},
             "reserve": {"bp": charter.reserve_bp, "fen": dist.reserve_fen},
+            "trade_return": {"bp": charter.trade_return_bp, "fen": dist.trade_return_fen,
+                             "total_trade_fen": dist.total_trade_fen},
             "dividends_fen": dist.dividends_fen, "total_shares": _decimal(total),
             "members": lines}
