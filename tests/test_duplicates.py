@@ -1,5 +1,5 @@
 """Duplicate households: detection of each kind, the queue, distinct remembered, merge
-keeping both histories, scope and roles; on SQLite and PostgreSQL."""
+keeping both histories, a merge undone, scope and roles; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from ecpa.db import session_scope
 from ecpa.duplicates import service as dup
 from ecpa.duplicates.models import CandidateState, DuplicateCandidate, HouseholdMerge
-from ecpa.errors import Conflict, PermissionDenied
+from ecpa.errors import Conflict, InvalidInput, PermissionDenied
 from ecpa.people.access import Actor, system_actor
 from ecpa.people.models import AuditEntry, Role
 from ecpa.people.service import create_user
@@ -241,6 +241,95 @@ def test_merge_keeps_both_histories(registry):
         assert [e["status"] for e in view["status_history"]] == ["identified", "identified", "exited"]
 
 
+def _snapshot(s, *ids: int) -> dict:
+    """What a merge moves, per household: members with their relation, status events,
+    incomes, help measures, the phone; and whether it is merged."""
+    out = {}
+    for h in ids:
+        out[h] = {
+            "members": sorted((m.id, m.relation.value) for m in s.scalars(
+                select(Member).where(Member.household_id == h))),
+            "events": sorted(s.scalars(select(StatusEvent.id).where(StatusEvent.household_id == h))),
+            "incomes": sorted(s.scalars(select(Income.id).where(Income.household_id == h))),
+            "measures": sorted(s.scalars(select(HelpMeasure.id).where(HelpMeasure.household_id == h))),
+            "phone": s.get(Household, h).phone_hash,
+            "merged_into": s.get(Household, h).merged_into_id,
+            "status": reg.current_status(s, h)}
+    return out
+
+
+def test_a_merge_undone_puts_everything_back(registry, tmp_path):
+    with session_scope(registry) as s:
+        keep, gone = _histories(s)
+        # A third household holding 王二丫 again (a legacy load): its pair with the
+        # merged household is superseded by the merge, and pending again after the undo.
+        third = reg.create_household(s, ADMIN, "6212210402", VILLAGE_B, [reg.MemberInput(
+            "钱七", make_id(date(1977, 7, 7), 403, True), Relation.HEAD)], phone="13700001234")
+        legacy_member(s, third.id, s.scalar(select(Member).where(Member.name == "王二丫")))
+        dup.find_in_region(s, OFFICER, COUNTY)
+        c, side = dup.pair(s, keep, gone), dup.pair(s, gone, third.id)
+        assert c is not None and side is not None
+        before = _snapshot(s, keep, gone)
+        rec = dup.merge(s, OFFICER, keep, gone, "one family registered twice")
+        assert s.get(DuplicateCandidate, side.id).state is CandidateState.SUPERSEDED
+        assert rec["detail"]["superseded_candidates"] == [side.id]
+        # Since the merge the survivor got a 2025 income: it stays with the survivor.
+        reg.set_income(s, ADMIN, keep, 2025, IncomeSource.WAGES, 800_000)
+        added = s.scalar(select(Income.id).where(Income.household_id == keep, Income.year == 2025))
+
+        with pytest.raises(InvalidInput, match="needs a reason"):
+            dup.unmerge(s, OFFICER, rec["id"], "  ")
+        with pytest.raises(PermissionDenied):
+            dup.unmerge(s, Actor("cadre", Role.VILLAGE_CADRE, VILLAGE_A), rec["id"], "wrong")
+        with pytest.raises(PermissionDenied):
+            dup.unmerge(s, Actor("wudu", Role.COUNTY_OFFICER, OTHER_COUNTY), rec["id"], "wrong")
+        out = dup.unmerge(s, OFFICER, rec["id"], "two brothers of the same name")
+        after = _snapshot(s, keep, gone)
+        after[keep]["incomes"].remove(added)
+        assert after == before
+        assert (out["undone_by"], out["undo_reason"]) == ("officer", "two brothers of the same name")
+        assert out["undo_detail"]["not_found_on_survivor"] == {
+            "members": [], "status_events": [], "incomes": [], "conditions": [], "help_measures": []}
+        assert sorted(out["undo_detail"]["candidates_reopened"]) == sorted([c.id, side.id])
+        assert s.get(DuplicateCandidate, c.id).state is CandidateState.PENDING
+        assert s.get(DuplicateCandidate, side.id).state is CandidateState.PENDING
+        actions = set(s.scalars(select(AuditEntry.action).where(AuditEntry.actor == "officer")))
+        assert {"duplicates.unmerge", "duplicates.unmerged"} <= actions
+        with pytest.raises(Conflict, match="was undone"):
+            dup.unmerge(s, OFFICER, rec["id"], "again")
+        # The merged household is live again: its number imports, and it can be merged
+        # again (a second record beside the undone one).
+        back = import_register(s, ADMIN, write_csv(tmp_path / "back.csv", [{
+            "household_number": "6212210401", "village_code": VILLAGE_A, "name": "王大山",
+            "id_number": make_id(date(1968, 4, 2), 401, True), "relation": "head"}]))
+        assert back.written and back.error_count == 0, back.errors
+        again = dup.merge(s, OFFICER, keep, gone, "after all, one family")
+        assert [m["id"] for m in dup.merges_of(s, OFFICER, gone)] == [rec["id"], again["id"]]
+        # The survivor merged into a third household since: that merge is undone first.
+        later = dup.merge(s, OFFICER, third.id, keep, "test")
+        with pytest.raises(Conflict, match=f"undo merge {later['id']} first"):
+            dup.unmerge(s, OFFICER, again["id"], "wrong")
+        dup.unmerge(s, OFFICER, later["id"], "wrong")
+        dup.unmerge(s, OFFICER, again["id"], "wrong")
+        assert s.get(Household, gone).merged_into_id is None
+
+
+def test_an_undone_merge_gives_a_moved_head_back_its_household(registry):
+    with session_scope(registry) as s:
+        keep = hid(s, "6212210001")
+        other = reg.create_household(s, ADMIN, "6212210403", VILLAGE_A, [
+            reg.MemberInput("孙大海", make_id(date(1970, 2, 2), 404, True), Relation.HEAD)],
+            phone="13900009999")
+        had_phone = s.get(Household, keep).phone_hash
+        rec = dup.merge(s, OFFICER, keep, other.id, "registered twice")  # not detected: by hand
+        head = s.scalar(select(Member).where(Member.name == "孙大海"))
+        assert (head.household_id, head.relation) == (keep, Relation.OTHER)
+        dup.unmerge(s, OFFICER, rec["id"], "a different family")
+        s.refresh(head)
+        assert (head.household_id, head.relation) == (other.id, Relation.HEAD)
+        assert s.get(Household, keep).phone_hash == had_phone
+
+
 def test_reimport_after_merge(registry, tmp_path):
     with session_scope(registry) as s:
         keep, gone = _histories(s)
@@ -321,6 +410,13 @@ def test_api(registry):
     assert merged["items"][0]["state"] == "merged"
     hist = client.get(f"/api/duplicates/merges/{gone}", headers=officer).json()
     assert hist[0]["survivor_id"] == keep
+    undo = f"/api/duplicates/merges/{hist[0]['id']}/undo"
+    assert client.post(undo, json={"reason": ""}, headers=officer).status_code == 422
+    assert client.post(undo, json={"reason": "wrong"}, headers=cadre).status_code == 403
+    r = client.post(undo, json={"reason": "two families"}, headers=officer)
+    assert r.status_code == 200 and r.json()["undone_by"] == "officer", r.text
+    assert client.get("/api/duplicates", headers=officer).json()["total"] == 1
+    assert client.post(undo, json={"reason": "again"}, headers=officer).status_code == 409
 
 
 def test_cli(registry):
@@ -338,3 +434,8 @@ def test_cli(registry):
     assert r.exit_code == 2
     r = runner.invoke(app, ["duplicates", "merge", "6212210001", "6212210401", "--note", "same"])
     assert r.exit_code == 0 and "merged into 6212210001" in r.output, r.output
+    record = r.output.split("merge record ")[1].split(")")[0]
+    r = runner.invoke(app, ["duplicates", "unmerge", record])
+    assert r.exit_code == 2 and "--reason" in r.output
+    r = runner.invoke(app, ["duplicates", "unmerge", record, "--reason", "two families"])
+    assert r.exit_code == 0 and f"merge {record} undone: 1 member(s)" in r.output, r.output

@@ -1092,6 +1092,27 @@ def duplicates_merge(survivor: Annotated[str, typer.Argument(help="household num
                   f"{len(d['incomes_moved'])} income record(s), {len(d['help_measures_moved'])} help measure(s) moved")
 
 
+@duplicates_app.command("unmerge")
+def duplicates_unmerge(merge_id: Annotated[int, typer.Argument(help="the merge record's id")],
+                       reason: Annotated[str, typer.Option(help="why the merge was wrong")]) -> None:
+    """Undo a merge: what moved goes back and the merged household is live again."""
+    from .db import session_scope
+    from .duplicates.service import unmerge
+    try:
+        with session_scope() as s:
+            out = unmerge(s, _actor(), merge_id, reason)
+    except EcpaError as exc:
+        _fail(exc)
+    d = out["undo_detail"]
+    gone = sum(len(v) for v in d["not_found_on_survivor"].values())
+    console.print(f"merge {merge_id} undone: {len(d['members_moved_back'])} member(s), "
+                  f"{len(d['status_events_moved_back'])} status event(s), "
+                  f"{len(d['incomes_moved_back'])} income record(s), "
+                  f"{len(d['help_measures_moved_back'])} help measure(s) moved back; "
+                  f"{len(d['candidates_reopened'])} pair(s) pending again"
+                  + (f"; {gone} record(s) no longer on the survivor, left as they are" if gone else ""))
+
+
 @duplicates_app.command("distinct")
 def duplicates_distinct(a: str, b: str, note: Annotated[str, typer.Option(help="why")] = "") -> None:
     """Mark two households (numbers) distinct: not proposed again for the same reasons."""

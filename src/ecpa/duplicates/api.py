@@ -1,5 +1,5 @@
 """Routes: run detection for a region, the queue of my region (masked), adjudication of
-a pair (distinct or merge), and the merge records of a household."""
+a pair (distinct or merge), the merge records of a household, and undoing a merge."""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class MergeIn(BaseModel):
     survivor_household_id: int = Field(description="the household that stays; the other "
                                                    "of the pair is merged into it")
     note: str = Field(default="", max_length=2000)
+
+
+class UndoIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="why the merge was wrong")
 
 
 @router.post("/find")
@@ -81,3 +85,10 @@ def merge(candidate_id: int, body: MergeIn, session: SessionDep, actor: ActorDep
 @router.get("/merges/{household_id}")
 def merges(household_id: int, session: SessionDep, actor: ActorDep) -> list[dict]:
     return service.merges_of(session, actor, household_id)
+
+
+@router.post("/merges/{merge_id}/undo")
+def undo_merge(merge_id: int, body: UndoIn, session: SessionDep, actor: ActorDep) -> dict:
+    """Undo a merge: what moved goes back, the merged household is live again and its
+    pairs pending; the record stays, marked undone."""
+    return service.unmerge(session, actor, merge_id, body.reason)

@@ -91,13 +91,20 @@ class HouseholdMerge(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     survivor_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
-    merged_id: Mapped[int] = mapped_column(ForeignKey("household.id"), unique=True)
+    # Not unique: a merge undone leaves its record, and the household may be merged again
+    # (at most one merge of a household is in force: its merged_into_id).
+    merged_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
     candidate_id: Mapped[int | None] = mapped_column(ForeignKey("duplicate_candidate.id"),
                                                      default=None)
     decided_by: Mapped[str] = mapped_column(String(64))
     decided_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")
     detail: Mapped[dict] = mapped_column(JSON)
+    # Set when the merge is undone (``service.unmerge``): who, when, why, what went back.
+    undone_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    undo_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    undo_detail: Mapped[dict | None] = mapped_column(JSON, default=None)
 
 
 # Detection joins members on (name, birth date) before the village; with the household

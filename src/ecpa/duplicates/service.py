@@ -26,6 +26,15 @@ deleted):
 * help measures move.  Ledger accounts and postings, enrolments and other modules'
   links stay on the merged household (posted books are not rewritten) and are reached
   through ``merged_into_id`` (``household_family``).
+
+A merge can be undone (``unmerge``), by the merge record, with a reason: what moved goes
+back by the ids the record names, a head relabelled is head again, a phone copied to the
+survivor is taken off it, the merged household is live again (its number imports, it is
+detected again), the pair and the pairs the merge superseded are pending again, and the
+record stays, marked undone.  Records added to the survivor since the merge stay with it;
+a moved record no longer on the survivor (removed, or replaced by an import) is named in
+the undo's report, not invented.  A survivor since merged into a third household is
+unmerged from it first.
 """
 
 from __future__ import annotations
@@ -446,17 +455,24 @@ def merge(session: Session, actor: Actor, survivor_id: int, merged_id: int, note
         session.execute(update(HelpMeasure).where(HelpMeasure.household_id == merged_id)
                         .values(household_id=survivor_id))
 
-    if survivor.phone_hash is None and merged.phone_hash is not None:
+    phone_copied = survivor.phone_hash is None and merged.phone_hash is not None
+    if phone_copied:
         survivor.phone_enc, survivor.phone_hash, survivor.phone_masked = (
             merged.phone_enc, merged.phone_hash, merged.phone_masked)
     merged.merged_into_id = survivor_id
+    # Other open pairs of the merged household no longer exist as such.
+    superseded = list(session.scalars(select(DuplicateCandidate.id).where(
+        DuplicateCandidate.state == CandidateState.PENDING, DuplicateCandidate.id != c.id,
+        or_(DuplicateCandidate.household_a_id == merged_id,
+            DuplicateCandidate.household_b_id == merged_id))))
 
     detail = {
         "members_moved": moved, "members_linked": linked, "relation_changed": relabelled,
         "status_events_moved": [e["id"] for e in history], "merged_status_history": history,
         "incomes_moved": move_inc, "incomes_kept_on_merged": stay_inc,
         "conditions_moved": move_cond, "conditions_kept_on_merged": stay_cond,
-        "help_measures_moved": measures,
+        "help_measures_moved": measures, "phone_copied": phone_copied,
+        "superseded_candidates": superseded,
         "reasons": reason_names(c.reasons),
         "left_linked": "ledger accounts and postings, program, cooperative and marketplace "
                        "records stay on the merged household (reached via merged_into_id)",
@@ -466,13 +482,10 @@ def merge(session: Session, actor: Actor, survivor_id: int, merged_id: int, note
                             detail=detail)
     session.add(record)
     c.state, c.decided_by, c.decided_at, c.note = CandidateState.MERGED, actor.username, now, note.strip()
-    # Other open pairs of the merged household no longer exist as such.
-    session.execute(update(DuplicateCandidate).where(
-        DuplicateCandidate.state == CandidateState.PENDING, DuplicateCandidate.id != c.id,
-        or_(DuplicateCandidate.household_a_id == merged_id,
-            DuplicateCandidate.household_b_id == merged_id))
-        .values(state=CandidateState.SUPERSEDED,
-                note=f"household {merged.number} merged into {survivor.number}"))
+    if superseded:
+        session.execute(update(DuplicateCandidate).where(DuplicateCandidate.id.in_(superseded))
+                        .values(state=CandidateState.SUPERSEDED,
+                                note=f"household {merged.number} merged into {survivor.number}"))
     session.flush()
     session.expire_all()
     summary = {"survivor": survivor_id, "merged": merged_id, "candidate": c.id,
@@ -484,12 +497,105 @@ def merge(session: Session, actor: Actor, survivor_id: int, merged_id: int, note
     return merge_view(record)
 
 
+def _moved_back(session: Session, model, ids: list[int], survivor_id: int, merged_id: int,
+                **values) -> tuple[list[int], list[int]]:
+    """Rows of ``model`` named by the merge record that are still on the survivor, moved
+    back to the merged household; returns (moved back, not found there)."""
+    if not ids:
+        return [], []
+    here = set(session.scalars(select(model.id).where(model.id.in_(ids),
+                                                      model.household_id == survivor_id)))
+    back = [i for i in ids if i in here]
+    if back:
+        session.execute(update(model).where(model.id.in_(back))
+                        .values(household_id=merged_id, **values))
+    return back, [i for i in ids if i not in here]
+
+
+def unmerge(session: Session, actor: Actor, merge_id: int, reason: str) -> dict:
+    """Undo a merge (see the module docstring): everything the record says moved goes
+    back, the merged household is live again, its pairs pending again."""
+    require_role(actor, *DECIDERS)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("undoing a merge needs a reason", field="reason")
+    record = session.get(HouseholdMerge, merge_id)
+    if record is None:
+        raise NotFound(f"no merge record {merge_id}", field="merge_id")
+    survivor_id, merged_id = record.survivor_id, record.merged_id
+    hh = _both_in_scope(session, actor, (survivor_id, merged_id), lock=True)
+    survivor, merged = hh[survivor_id], hh[merged_id]
+    if record.undone_at is not None:
+        raise Conflict(f"merge {merge_id} was undone on "
+                       f"{record.undone_at.isoformat(timespec='seconds')} by {record.undone_by}")
+    if survivor.merged_into_id is not None:
+        later = session.scalar(select(HouseholdMerge.id).where(
+            HouseholdMerge.merged_id == survivor_id, HouseholdMerge.undone_at.is_(None)))
+        raise Conflict(f"household {survivor.number} was merged into household "
+                       f"{survivor.merged_into_id} since: undo merge {later} first",
+                       merge_id=later)
+    d = record.detail
+    relabelled = {r["member_id"] for r in d.get("relation_changed", [])}
+    members, members_gone = _moved_back(session, Member,
+                                        [i for i in d["members_moved"] if i not in relabelled],
+                                        survivor_id, merged_id)
+    heads, heads_gone = _moved_back(session, Member, sorted(relabelled), survivor_id, merged_id,
+                                    relation=Relation.HEAD)
+    events, events_gone = _moved_back(session, StatusEvent, d["status_events_moved"],
+                                      survivor_id, merged_id)
+    incomes, incomes_gone = _moved_back(session, Income, d["incomes_moved"], survivor_id, merged_id)
+    conds, conds_gone = _moved_back(session, LivingConditions, d["conditions_moved"],
+                                    survivor_id, merged_id)
+    measures, measures_gone = _moved_back(session, HelpMeasure, d["help_measures_moved"],
+                                          survivor_id, merged_id)
+    # The phone the survivor took from the merged household, if it still has it.
+    if d.get("phone_copied") and survivor.phone_hash == merged.phone_hash:
+        survivor.phone_enc = survivor.phone_hash = survivor.phone_masked = None
+    merged.merged_into_id = None
+    now = utcnow()
+    # The pair, and the pairs this merge superseded, are to be judged again.
+    superseded = d.get("superseded_candidates")
+    if superseded is None:  # a merge recorded before the list was kept: by its note
+        superseded = list(session.scalars(select(DuplicateCandidate.id).where(
+            DuplicateCandidate.state == CandidateState.SUPERSEDED,
+            DuplicateCandidate.note == f"household {merged.number} merged into {survivor.number}")))
+    reopened = [i for i in [record.candidate_id, *superseded] if i is not None]
+    if reopened:
+        session.execute(update(DuplicateCandidate).where(
+            DuplicateCandidate.id.in_(reopened),
+            DuplicateCandidate.state.in_([CandidateState.MERGED, CandidateState.SUPERSEDED]))
+            .values(state=CandidateState.PENDING, decided_by=None, decided_at=None,
+                    note=f"merge {merge_id} undone: {reason}"))
+    record.undone_by, record.undone_at, record.undo_reason = actor.username, now, reason
+    record.undo_detail = {
+        "members_moved_back": members + heads, "heads_restored": heads,
+        "status_events_moved_back": events, "incomes_moved_back": incomes,
+        "conditions_moved_back": conds, "help_measures_moved_back": measures,
+        "phone_removed_from_survivor": bool(d.get("phone_copied")) and survivor.phone_hash is None,
+        "candidates_reopened": reopened,
+        # Named in the record but no longer on the survivor: removed, or replaced.
+        "not_found_on_survivor": {
+            "members": members_gone + heads_gone, "status_events": events_gone,
+            "incomes": incomes_gone, "conditions": conds_gone, "help_measures": measures_gone},
+    }
+    session.flush()
+    session.expire_all()
+    summary = {"merge": merge_id, "survivor": survivor_id, "merged": merged_id,
+               "members_moved_back": len(members) + len(heads), "status_events_moved_back": len(events),
+               "incomes_moved_back": len(incomes), "reason": reason}
+    audit(session, actor, "duplicates.unmerge", "household", survivor_id, summary)
+    audit(session, actor, "duplicates.unmerged", "household", merged_id, summary)
+    return merge_view(session.get(HouseholdMerge, merge_id))
+
+
 def merge_view(r: HouseholdMerge) -> dict:
     """A merge record; it carries ids, dates and statuses only (no personal data)."""
     return {"id": r.id, "survivor_id": r.survivor_id, "merged_id": r.merged_id,
             "candidate_id": r.candidate_id, "decided_by": r.decided_by,
             "decided_at": r.decided_at.isoformat(timespec="seconds"), "note": r.note,
-            "detail": r.detail}
+            "detail": r.detail, "undone_by": r.undone_by,
+            "undone_at": r.undone_at.isoformat(timespec="seconds") if r.undone_at else None,
+            "undo_reason": r.undo_reason, "undo_detail": r.undo_detail}
 
 
 def merges_of(session: Session, actor: Actor, household_id: int) -> list[dict]:
