@@ -6,7 +6,7 @@ reopening; the append-only action log; 422s that name the field; the CLI."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from conftest import COUNTY, PW, TOWNSHIP, VILLAGE_A, VILLAGE_B, login
@@ -307,6 +307,20 @@ def test_deadline_and_escalation_of_an_overdue_grievance(db_url, world):
 
 
 # --- scope -------------------------------------------------------------------------------
+
+def test_deadlines_skip_china_s_holidays_and_count_its_shifted_working_days(db_url, world):
+    # Filed Friday 26 September 2025, 10:00 China time, 15 working days: Sunday 28
+    # September is worked (调休), 1-8 October are the National Day and Mid-Autumn
+    # holidays, Saturday 11 October is worked.  Sep 28, 29, 30, Oct 9, 10, 11, 13-17,
+    # 20-23: Thursday 23 October (Monday to Friday alone would give Friday 17 October).
+    with session_scope(db_url) as s:
+        g = service.file_grievance(s, None, category="left_out", region_code=VILLAGE_A,
+                                   text="…", now=datetime(2025, 9, 26, 2, 0))
+        assert service.china_date(g.due_at).isoformat() == "2025-10-23"
+    assert service.add_working_days(date(2026, 2, 13), 1) == date(2026, 2, 14)  # a Saturday worked
+    assert service.add_working_days(date(2026, 2, 14), 1) == date(2026, 2, 24)  # Spring Festival
+    assert not service.is_working_day(date(2026, 10, 1)) and service.is_working_day(date(2026, 3, 2))
+
 
 def test_an_officer_of_another_township_is_refused(db_url, world):
     with session_scope(db_url) as s:

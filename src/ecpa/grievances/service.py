@@ -2,14 +2,20 @@
 responsible office with a deadline, working a grievance to resolution, the filer's
 confirmation or reopening, escalation of overdue ones, queues and statistics.
 
-Deadlines count working days (Monday to Friday; public holidays are not known to
-ECPA) in China time, and fall at the end of the last day.
+Deadlines count working days in China time and fall at the end of the last day.  A
+working day is Monday to Friday except China's public holidays, plus the weekend days
+the State Council's yearly schedule makes working days (调休): the ``holidays`` package
+keeps that schedule; for a year whose schedule it does not hold yet, the statutory
+holidays it computes count, without the shifted days.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import cache
+
+import holidays
 
 from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
@@ -85,11 +91,23 @@ def _refuse_log_edits(_mapper, _connection, target: GrievanceAction) -> None:
 
 # --- time --------------------------------------------------------------------------------
 
+@cache
+def _china_calendar(year: int) -> tuple[frozenset[date], frozenset[date]]:
+    """(days off on weekdays and weekends alike, weekend days worked) of ``year``."""
+    cn = holidays.country_holidays("CN", years=year)
+    return frozenset(cn), frozenset(d for d in cn.weekend_workdays if d.year == year)
+
+
+def is_working_day(day: date) -> bool:
+    off, worked = _china_calendar(day.year)
+    return day in worked or (day.weekday() < 5 and day not in off)
+
+
 def add_working_days(day: date, n: int) -> date:
-    """``n`` working days (Mon–Fri) after ``day``."""
+    """``n`` working days after ``day`` (see the module docstring)."""
     while n > 0:
         day += timedelta(days=1)
-        if day.weekday() < 5:
+        if is_working_day(day):
             n -= 1
     return day
 
