@@ -292,3 +292,86 @@ def test_refunds_after_shipment_need_the_seller_and_keys_are_not_a_way_in(db_url
     orders.refund(f, COOP_MANAGER, order["id"], "r2", None, "lost by the courier")
     with pytest.raises(PermissionDenied):  # a stranger replaying the key learns nothing
         orders.refund(f, buyer(2), order["id"], "r2", None, "x")
+
+
+def test_returns_after_delivery_take_the_money_back_from_the_seller(db_url, shop):
+    """Seven days without a reason for a handicraft, a quality return for walnuts, fresh
+    honey refused without a reason; accepted after completion, the seller's account (a
+    poor household's: its industry income) gives the amount back through the gateway."""
+    from ecpa.market import returns
+    from ecpa.market.models import Refund
+    f = session_factory(db_url)
+    with session_scope(db_url) as s:
+        craft = catalog.add_product(s, OFFICER, shop["family"], name="手工刺绣鞋垫",
+                                    category="handicraft", origin_code=VILLAGE_A)
+        insoles = catalog.add_sku(s, OFFICER, craft.id, code="INSOLE", title="a pair",
+                                  unit="pair", weight_g=100, price_fen=3_500, stock=10).id
+    b = buyer(1)
+    order = orders.checkout(f, b, "ret", [orders.Item(shop["honey"], 1), orders.Item(insoles, 2),
+                                          orders.Item(shop["walnut"], 1)], ship_to_code=COUNTY)
+    line = {x["sku_id"]: x["id"] for x in order["lines"]}
+    pay(db_url, b, order["id"])
+    with pytest.raises(Conflict, match="only delivered goods"):
+        returns.request_return(f, b, order["id"], "x", [line[insoles]], "no_reason", "too small")
+    orders.ship(f, ADMIN, order["id"], "邮政", "EMS9")
+    orders.mark_delivered(f, ADMIN, order["id"])
+    orders.complete(f, b, order["id"])
+    with session_scope(db_url) as s:
+        assert attributed_income(s, utcnow().year)[shop["h1"]] == {"industry": 6_800 + 7_000}
+
+    with pytest.raises(InvalidInput, match="fresh or perishable") as e:
+        returns.request_return(f, b, order["id"], "h", [line[shop["honey"]]], "no_reason", "changed mind")
+    assert e.value.detail["field"] == "kind"
+    with pytest.raises(PermissionDenied):
+        returns.request_return(f, buyer(2), order["id"], "y", [line[insoles]], "no_reason", "mine?")
+    with pytest.raises(InvalidInput, match="not in this order"):
+        returns.request_return(f, b, order["id"], "z", [999_999], "quality", "?")
+    asked = returns.request_return(f, b, order["id"], "r1", [line[insoles]], "no_reason", "too small")
+    assert (asked["state"], asked["amount_fen"]) == ("requested", 7_000)
+    assert returns.request_return(f, b, order["id"], "r1", [line[insoles]], "no_reason",
+                                  "too small")["id"] == asked["id"]
+    with pytest.raises(Conflict, match="waiting for the seller"):
+        returns.request_return(f, b, order["id"], "r2", [line[insoles]], "quality", "torn")
+    nuts = returns.request_return(f, b, order["id"], "r3", [line[shop["walnut"]]], "quality",
+                                  "half of them mouldy")
+
+    cadre = Actor("cadre", Role.VILLAGE_CADRE, VILLAGE_A)  # manages the family's shop
+    with pytest.raises(PermissionDenied):
+        returns.decide_return(f, cadre, nuts["id"], True)  # the cooperative's walnuts
+    with pytest.raises(InvalidInput, match="why the return is refused"):
+        returns.decide_return(f, COOP_MANAGER, nuts["id"], False)
+    refused = returns.decide_return(f, COOP_MANAGER, nuts["id"], False, "photos show sound nuts")
+    assert refused["state"] == "refused"
+    with pytest.raises(Conflict, match="is refused"):
+        returns.decide_return(f, COOP_MANAGER, nuts["id"], True)
+    done = returns.decide_return(f, cadre, asked["id"], True)
+    assert done["state"] == "refunded" and returns.decide_return(f, cadre, asked["id"], True) == done
+    with session_scope(db_url) as s:
+        # The household gave back the insoles' price: its income is the honey's; the
+        # gateway paid the buyer back; nothing is in transit.
+        assert attributed_income(s, utcnow().year)[shop["h1"]] == {"industry": 6_800}
+        assert balance(s, f"hh:{shop['h1']}:market:{shop['family']}") == -6_800
+        assert balance(s, orders.gateway_account("test")) == order["total_fen"] - 7_000
+        assert balance(s, orders.IN_TRANSIT) == 0
+        assert s.scalar(select(Refund.sent_at).where(Refund.key == "return:r1")) is not None
+        assert [r["id"] for r in returns.list_returns(s, b)] == [nuts["id"], asked["id"]]
+        assert [r["id"] for r in returns.list_returns(s, COOP_MANAGER, "refused")] == [nuts["id"]]
+        assert returns.list_returns(s, buyer(2)) == []
+
+    # A week after delivery the window has closed.
+    late = orders.checkout(f, b, "late", [orders.Item(insoles, 1)], ship_to_code=COUNTY)
+    pay(db_url, b, late["id"])
+    orders.ship(f, ADMIN, late["id"], "邮政", "EMS10")
+    orders.mark_delivered(f, ADMIN, late["id"])
+    with pytest.raises(Conflict, match="returns were open until"):
+        returns.request_return(f, b, late["id"], "r9", [late["lines"][0]["id"]], "no_reason",
+                               "late", now=utcnow() + timedelta(days=8))
+    # Delivered, not completed: the money is still in transit and comes back from there.
+    early = returns.request_return(f, b, late["id"], "r8", [late["lines"][0]["id"]], "no_reason",
+                                   "not needed")
+    returns.decide_return(f, OFFICER, early["id"], True)
+    done = orders.complete(f, b, late["id"])
+    with session_scope(db_url) as s:
+        assert balance(s, orders.IN_TRANSIT) == 0
+        assert balance(s, f"hh:{shop['h1']}:market:{shop['family']}") == -6_800  # nothing more
+    assert done["refunded_fen"] == 3_500

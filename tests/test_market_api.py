@@ -1,14 +1,15 @@
 """The marketplace through HTTP: a consumer finds walnuts, fills a cart, checks out, pays
-through the test gateway and confirms receipt; the seller ships; the Idempotency-Key
+through the test gateway and confirms receipt; the seller ships; a return for quality is
+refunded; the Idempotency-Key
 header replays, refuses a different request, and answers 409 while the first runs."""
 
 from __future__ import annotations
 
 import pytest
+from conftest import COUNTY, PW, VILLAGE_A, login
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import COUNTY, PW, VILLAGE_A, login
 from ecpa.db import session_scope
 from ecpa.people.access import Actor, system_actor
 from ecpa.people.models import Role
@@ -98,6 +99,24 @@ def test_a_consumer_buys_walnuts_end_to_end(api):
     short = client.post("/api/market/checkout", headers=alice, json={
         "key": "alice-2", "items": [{"sku_id": sku["id"], "quantity": 4}], "ship_to_code": COUNTY})
     assert short.status_code == 409 and "has 3 left" in short.json()["message"]
+
+    # A week to return: walnuts are produce, returned only for their quality.
+    base = f"/api/market/orders/{order['id']}/returns"
+    body = {"key": "alice-r1", "line_ids": [order["lines"][0]["id"]], "kind": "no_reason",
+            "reason": "changed my mind"}
+    ret = client.post(base, headers=alice, json=body)
+    assert ret.status_code == 422 and "perishable" in ret.json()["message"]
+    ret = client.post(base, headers=alice, json=body | {"kind": "quality", "reason": "empty shells"})
+    assert ret.status_code == 201 and ret.json()["amount_fen"] == 19_800, ret.text
+    queue = client.get("/api/market/returns", params={"state": "requested"}, headers=coop).json()
+    assert [r["id"] for r in queue] == [ret.json()["id"]]
+    decide = f"/api/market/returns/{ret.json()['id']}/decision"
+    assert client.post(decide, headers=coop, json={"accept": "maybe"}).status_code == 422
+    assert client.post(decide, headers=alice, json={"accept": True}).status_code == 403
+    done = client.post(decide, headers=coop, json={"accept": True})
+    assert done.status_code == 200 and done.json()["state"] == "refunded", done.text
+    assert client.get(f"/api/market/orders/{order['id']}",
+                      headers=alice).json()["refunded_fen"] == 19_800
 
 
 def test_idempotency_key_header(api):

@@ -14,8 +14,8 @@ from ..api.routing import ApiRouter
 from ..db import session_factory
 from ..errors import PermissionDenied
 from ..people.models import Role
-from . import catalog, orders, payments
-from .models import Category, LinkKind, SellerKind
+from . import catalog, orders, payments, returns
+from .models import Category, LinkKind, ReturnKind, SellerKind
 
 router = ApiRouter(prefix="/api/market", tags=["market"])
 
@@ -87,6 +87,19 @@ class RefundIn(BaseModel):
     key: str = Field(min_length=1, max_length=150)
     line_ids: list[int] | None = None
     reason: str = Field(min_length=1, max_length=300)
+
+
+class ReturnIn(BaseModel):
+    key: str = Field(min_length=1, max_length=150, description="idempotency key of the request")
+    line_ids: list[int] = Field(min_length=1, description="the order lines to return")
+    kind: ReturnKind = Field(description="no_reason (within 7 days of delivery; not for fresh "
+                                         "produce or services) or quality")
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class DecisionIn(BaseModel):
+    accept: bool
+    note: str = Field("", max_length=300, description="why, when refused")
 
 
 class ShipIn(BaseModel):
@@ -278,6 +291,27 @@ def cancel(order_id: int, actor: ActorDep) -> dict:
 @router.post("/orders/{order_id}/refunds", status_code=201)
 def refund(order_id: int, body: RefundIn, actor: ActorDep) -> dict:
     return orders.refund(session_factory(), actor, order_id, body.key, body.line_ids, body.reason)
+
+
+@router.post("/orders/{order_id}/returns", status_code=201)
+def request_return(order_id: int, body: ReturnIn, actor: ActorDep) -> dict:
+    """The buyer returns delivered goods: within 7 days without a reason (not fresh
+    produce or services), or for their quality."""
+    return returns.request_return(session_factory(), actor, order_id, body.key, body.line_ids,
+                                  body.kind, body.reason)
+
+
+@router.get("/returns")
+def list_returns(session: SessionDep, actor: ActorDep, state: str | None = None,
+                 order_id: int | None = None) -> list[dict]:
+    """Returns the reader is a party to: a seller's queue is ``state=requested``."""
+    return returns.list_returns(session, actor, state, order_id)
+
+
+@router.post("/returns/{return_id}/decision")
+def decide_return(return_id: int, body: DecisionIn, actor: ActorDep) -> dict:
+    """A seller of the goods (or an officer) accepts — the money goes back — or refuses."""
+    return returns.decide_return(session_factory(), actor, return_id, body.accept, body.note)
 
 
 @router.post("/orders/{order_id}/shipment")

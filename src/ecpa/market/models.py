@@ -255,6 +255,38 @@ class Refund(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
+class ReturnKind(StrEnum):
+    NO_REASON = "no_reason"  # 七天无理由退货: within 7 days of receipt, goods unused
+    QUALITY = "quality"  # spoiled, damaged or not as described
+
+
+class ReturnState(StrEnum):
+    REQUESTED = "requested"
+    REFUNDED = "refunded"
+    REFUSED = "refused"
+
+
+class ReturnRequest(Base):
+    """A buyer's return of some lines of a delivered or completed order, accepted (and
+    refunded) or refused by a seller of the lines or an officer."""
+
+    __tablename__ = "market_return"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("market_order.id"), index=True)
+    key: Mapped[str] = mapped_column(String(150), unique=True)  # the buyer's idempotency key
+    lines: Mapped[list] = mapped_column(JSON)  # order line ids
+    kind: Mapped[ReturnKind] = mapped_column(db_enum(ReturnKind, "return_kind"))
+    reason: Mapped[str] = mapped_column(String(300))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[ReturnState] = mapped_column(db_enum(ReturnState, "return_state"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    decision_note: Mapped[str] = mapped_column(String(300), default="")
+
+
 class Shipment(Base):
     __tablename__ = "market_shipment"
 

@@ -327,7 +327,7 @@ def refund(session_factory: Callable[[], Session], actor: Actor, order_id: int, 
            line_ids: list[int] | None, reason: str, *, only_paid: bool = False) -> dict:
     """Refund some lines (their amounts) or, with no lines, what is left of the order
     (the delivery fee included).  Idempotent by ``key``; unshipped goods go back to
-    stock.  After completion the sellers have been paid: a return is not handled here."""
+    stock.  Delivered goods coming back are a return (``returns``)."""
     if not reason.strip():
         raise InvalidInput("say why", field="reason")
     if line_ids is not None and not line_ids:
