@@ -361,6 +361,7 @@ def test_api_from_charter_to_statement(api):
     assert client.post(f"{base}/trades", headers=h, json={
         "household_id": h2, "key": "s2", "date": "2025-08-01", "product": "potatoes",
         "value_fen": 12.5}).status_code == 422
+    assert client.get(f"{base}/trades", params={"year": 9999}, headers=h).status_code == 422
     got = client.get(f"{base}/trades", params={"year": 2025}, headers=h).json()
     assert got["total_fen"] == 250_000 and got["records"][0]["product"] == "potatoes"
     r = client.post(f"{base}/distributions", headers=h,
@@ -398,11 +399,15 @@ def test_cli_charter_join_distribute_statement(coop):
     r = runner.invoke(app, ["coop", "charter", str(cid), "2025", "--model", "gansu-3.2",
                             "--reserve-bp", "0", "--trade-return-bp", "6000"])
     assert r.exit_code == 0 and "trade_return_bp: 6000" in r.output, r.output
-    r = runner.invoke(app, ["coop", "trade", str(cid), "6212210001", "--value", "800.50",
-                            "--product", "coix seed", "--date", "2025-10-01"])
-    assert r.exit_code == 0 and "800.50" in r.output, r.output
-    r = runner.invoke(app, ["coop", "trade", str(cid), "6212210001", "--value", "8.005",
-                            "--product", "coix seed", "--date", "2025-10-02"])
+    trade = ["coop", "trade", str(cid), "6212210001", "--product", "coix seed",
+             "--date", "2025-10-01"]
+    r = runner.invoke(app, trade + ["--value", "800.50"])
+    assert r.exit_code == 2 and "--key" in r.output  # a receipt number: no silent merging
+    # Two deliveries of the same day and product are two records.
+    for key, value in (("R-001", "500.25"), ("R-002", "300.25")):
+        r = runner.invoke(app, trade + ["--value", value, "--key", key])
+        assert r.exit_code == 0 and value in r.output, r.output
+    r = runner.invoke(app, trade + ["--value", "8.005", "--key", "R-003"])
     assert r.exit_code == 2 and "--value" in r.output
     r = runner.invoke(app, ["coop", "distribute", str(cid), "2025", "--surplus-fen", "100000",
                             "--date", "2025-12-31"])

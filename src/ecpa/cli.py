@@ -616,7 +616,8 @@ def coop_labour(cooperative_id: int, household_number: str, period: str, days: i
 def coop_trade(cooperative_id: int, household_number: str,
                value: Annotated[str, typer.Option(help="value traded, yuan (e.g. 1234.50)")],
                product: Annotated[str, typer.Option(help="what was delivered or bought")],
-               key: Annotated[Optional[str], typer.Option(help="idempotency key (default household:date:product)")] = None,
+               key: Annotated[str, typer.Option(
+                   help="the delivery note or receipt number: two deliveries of a day are two records")],
                on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
     """Record a member household's trade with the cooperative (for the return by trade)."""
     from .cooperatives.service import record_trade
@@ -626,7 +627,7 @@ def coop_trade(cooperative_id: int, household_number: str,
     try:
         with session_scope() as s:
             record_trade(s, _actor(), cooperative_id, _household_id(s, household_number),
-                         key or f"{household_number}:{day}:{product}", day, fen, product)
+                         key, day, fen, product)
     except EcpaError as exc:
         _fail(exc)
     console.print(f"trade of household {household_number} on {day}: {_yuan(fen)} yuan of {product}")

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 
+from fastapi import Query
 from pydantic import BaseModel, Field, StrictInt
 
 from ..api.deps import ActorDep, SessionDep
@@ -128,7 +129,8 @@ def trade(cooperative_id: int, body: TradeIn, session: SessionDep, actor: ActorD
 
 
 @router.get("/{cooperative_id}/trades")
-def trades(cooperative_id: int, year: int, session: SessionDep, actor: ActorDep) -> dict:
+def trades(cooperative_id: int, session: SessionDep, actor: ActorDep,
+           year: int = Query(ge=2000, le=2100)) -> dict:
     return service.trades(session, actor, cooperative_id, year)
 
 

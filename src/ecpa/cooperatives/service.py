@@ -159,9 +159,13 @@ def _decimal(f: Fraction, places: int = 4) -> str:
 
 # --- lookups and checks ------------------------------------------------------------------
 
-def _cooperative(session: Session, actor: Actor, cooperative_id: int) -> Organisation:
+def _cooperative(session: Session, actor: Actor, cooperative_id: int,
+                 lock: bool = False) -> Organisation:
+    """The cooperative, in the actor's reach; ``lock``: its row locked (PostgreSQL), so
+    that a year's trade and its distribution do not interleave."""
     require_role(actor, *MANAGERS)
-    coop = session.get(Organisation, cooperative_id)
+    q = select(Organisation).where(Organisation.id == cooperative_id)
+    coop = session.scalar(q.with_for_update() if lock else q)
     if coop is None or coop.kind is not OrganisationKind.COOPERATIVE:
         raise NotFound(f"no cooperative with id {cooperative_id}", field="cooperative_id")
     require_region(actor, coop.region_code)
@@ -498,7 +502,7 @@ def record_trade(session: Session, actor: Actor, cooperative_id: int, household_
     """A member household's trade with the cooperative on ``day`` (produce delivered to
     it or inputs bought from it), by value; idempotent by ``key``.  Only a member on
     that day trades as a member."""
-    coop = _cooperative(session, actor, cooperative_id)
+    coop = _cooperative(session, actor, cooperative_id, lock=True)
     household = _household(session, actor, household_id)
     if not isinstance(key, str) or not 0 < len(key) <= 100:
         raise InvalidInput("an idempotency key of 1 to 100 characters is required", field="key")
@@ -547,6 +551,7 @@ def trades(session: Session, actor: Actor, cooperative_id: int, year: int) -> di
     """The year's trade records and each member's total (members out of the reader's
     reach anonymous)."""
     coop = _cooperative(session, actor, cooperative_id)
+    _int("year", year, 2000, 2100)
     rows = session.execute(
         select(TradeRecord, Household.number, Household.village_code)
         .join(Household, Household.id == TradeRecord.household_id)
@@ -614,7 +619,7 @@ def distribute(session: Session, actor: Actor, cooperative_id: int, year: int,
     balanced ledger transaction with a fixed key.  The same
     distribution again returns its statement and pays nobody twice; another surplus
     for a year already distributed is a conflict."""
-    coop = _cooperative(session, actor, cooperative_id)
+    coop = _cooperative(session, actor, cooperative_id, lock=True)
     _int("surplus_fen", surplus_fen, 1)
     if day.year < year:
         raise InvalidInput(f"the {year} surplus cannot be distributed before {year}",

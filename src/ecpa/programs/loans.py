@@ -5,7 +5,10 @@ are then the differences of the *cumulative* exact amounts rounded to the fen, a
 interest is what the payment leaves.  So each payment and each principal part is within
 one fen of the exact (numpy-financial) value, the cumulative payment, principal and
 interest are within one fen of theirs at every instalment, the principal repaid adds up
-to the loan exactly, and rounding never drifts over a long term.
+to the loan exactly, and rounding never drifts over a long term.  Where a month's
+interest is under a fen (a few yuan left after a prepayment, a tiny rate) the two
+roundings can cross; then a fen of principal waits for the next instalment rather than
+an interest going negative, and the last instalment, paid whole, may be a fen more.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, getcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
 from fractions import Fraction
 
 from ..errors import InvalidInput
 
-getcontext().prec = 40
+# Decimal's context is per thread: a schedule computed in a web worker must be the one
+# computed at the command line to the fen, so every computation sets its own.
+PRECISION = Context(prec=40)
 
 
 class Repayment(StrEnum):
@@ -84,6 +89,11 @@ def add_months(day: date, months: int) -> date:
 
 def exact_schedule(terms: LoanTerms) -> list[tuple[Decimal, Decimal]]:
     """(principal, interest) of each month, unrounded."""
+    with localcontext(PRECISION):
+        return _exact_schedule(terms)
+
+
+def _exact_schedule(terms: LoanTerms) -> list[tuple[Decimal, Decimal]]:
     r = terms.annual_rate / 12
     balance = Decimal(terms.principal_fen)
     if terms.method is Repayment.BULLET:
@@ -115,6 +125,11 @@ def _fen(x: Decimal) -> int:
 
 def schedule(terms: LoanTerms) -> list[Instalment]:
     terms.check()
+    with localcontext(PRECISION):
+        return _schedule(terms)
+
+
+def _schedule(terms: LoanTerms) -> list[Instalment]:
     rows = exact_schedule(terms)
     out: list[Instalment] = []
     cum_p = cum_t = Decimal(0)
@@ -125,6 +140,13 @@ def schedule(terms: LoanTerms) -> list[Instalment]:
         # Cumulative rounding: the last instalment lands on the loan exactly.
         principal = (terms.principal_fen if k == len(rows) else _fen(cum_p)) - paid_p
         payment = _fen(cum_t) - paid_t
+        # Where the interest is under a fen (a few yuan left after a prepayment, a tiny
+        # rate) the two roundings can cross: the interest is never negative — the
+        # principal waits a fen for the next instalment, and the last one is paid whole.
+        if k == len(rows):
+            payment = max(payment, principal)
+        elif payment < principal:
+            principal = payment
         interest = payment - principal
         paid_p += principal
         paid_t += payment
@@ -343,6 +365,8 @@ class LoanBook:
                 break
         if left and reduce:
             self._prepay(day, left, split)
+        if min(split.values()) < 0 or sum(split.values()) != amount_fen:
+            raise RuntimeError(f"repayment of {amount_fen} fen on {day} allocated as {split}")
         return split
 
     def days_past_due(self, day: date) -> int:
