@@ -23,6 +23,8 @@ from ecpa.cooperatives.service import (
     household_account,
     join,
     leave,
+    member_accounts,
+    pay_out,
     pay_wages,
     presets,
     record_labour,
@@ -269,6 +271,36 @@ def test_hand_worked_return_by_trade(db_url, coop):
             record_trade(s, ACTOR, cid, h2, "t5", date(2024, 12, 1), 100, "seed")
 
 
+def test_a_member_is_paid_what_the_cooperative_owes_and_never_more(db_url, coop):
+    cid, h1, h2, h3 = coop
+    with session_scope(db_url) as s:
+        _hand_worked(s, cid, h1, h2, h3)
+        distribute(s, ACTOR, cid, YEAR, 1_000_001, YEAR_END)
+        # h1 was credited wages 240,000 and a dividend of 595,001: 835,001 owed.
+        with pytest.raises(InvalidInput, match="owes household .* 835001 fen") as e:
+            pay_out(s, ACTOR, cid, h1, "BT-1", date(2025, 1, 10), 835_002)
+        assert e.value.detail["field"] == "amount_fen"
+        with pytest.raises(InvalidInput, match="method"):
+            pay_out(s, ACTOR, cid, h1, "BT-1", date(2025, 1, 10), 100, "cheque")
+        got = pay_out(s, ACTOR, cid, h1, "BT-1", date(2025, 1, 10), 500_000)
+        assert got["owed_fen"] == 335_001
+        assert pay_out(s, ACTOR, cid, h1, "BT-1", date(2025, 1, 10), 500_000)["owed_fen"] == 335_001
+        with pytest.raises(Conflict, match="different transaction"):
+            pay_out(s, ACTOR, cid, h1, "BT-1", date(2025, 1, 10), 400_000)
+        pay_out(s, ACTOR, cid, h1, "CASH-7", date(2025, 1, 11), 335_001, "cash")
+        with pytest.raises(InvalidInput, match="owes household .* 0 fen"):
+            pay_out(s, ACTOR, cid, h1, "CASH-8", date(2025, 1, 12), 1)
+        by = {a["household_id"]: a for a in member_accounts(s, ACTOR, cid)}
+        assert by[h1] == {"household_id": h1, "household_number": "6212210001",
+                          "credited_fen": {"employment": 240_000, "financial": 595_001},
+                          "paid_out_fen": 835_001, "owed_fen": 0}
+        assert by[h2]["owed_fen"] == 80_000 + 233_750 and by[h2]["paid_out_fen"] == 0
+        assert balance(s, coop_account(cid, "payouts")) == -835_001
+        # Paying out moves cash: the household's income is what it was credited.
+        assert attributed_income(s, YEAR)[h1] == {"employment": 240_000, "financial": 595_001}
+        assert attributed_income(s, 2025).get(h1) is None
+
+
 weights = st.lists(st.fractions(min_value=0, max_value=10_000, max_denominator=1000),
                    min_size=1, max_size=30).filter(lambda w: sum(w) > 0)
 
@@ -362,6 +394,14 @@ def test_api_from_charter_to_statement(api):
         "household_id": h2, "key": "s2", "date": "2025-08-01", "product": "potatoes",
         "value_fen": 12.5}).status_code == 422
     assert client.get(f"{base}/trades", params={"year": 9999}, headers=h).status_code == 422
+    owed = client.get(f"{base}/accounts", headers=h).json()
+    assert [(a["household_id"], a["owed_fen"]) for a in owed] == [(h1, 96_000 + 67_500), (h2, 22_500)]
+    r = client.post(f"{base}/payouts", headers=h, json={
+        "household_id": h1, "key": "BT-9", "date": "2025-01-05", "amount_fen": 96_000})
+    assert r.status_code == 201 and r.json()["owed_fen"] == 67_500, r.text
+    r = client.post(f"{base}/payouts", headers=h, json={
+        "household_id": h2, "key": "BT-10", "date": "2025-01-05", "amount_fen": 22_501})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "amount_fen"
     got = client.get(f"{base}/trades", params={"year": 2025}, headers=h).json()
     assert got["total_fen"] == 250_000 and got["records"][0]["product"] == "potatoes"
     r = client.post(f"{base}/distributions", headers=h,
@@ -412,3 +452,9 @@ def test_cli_charter_join_distribute_statement(coop):
     r = runner.invoke(app, ["coop", "distribute", str(cid), "2025", "--surplus-fen", "100000",
                             "--date", "2025-12-31"])
     assert r.exit_code == 0 and "returned by trade: 600.00" in r.output, r.output
+    # Owed: 1,234.56 (2024) + 600 by trade and 400 dividends (2025); 1,000 paid out.
+    r = runner.invoke(app, ["coop", "pay-out", str(cid), "6212210001", "--amount", "1000",
+                            "--key", "BT-1", "--date", "2026-01-05"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "still owed 1,234.56 yuan" in r.output, r.output
+    r = runner.invoke(app, ["coop", "accounts", str(cid)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "6212210001" in r.output and "1,234.56" in r.output, r.output

@@ -633,6 +633,46 @@ def coop_trade(cooperative_id: int, household_number: str,
     console.print(f"trade of household {household_number} on {day}: {_yuan(fen)} yuan of {product}")
 
 
+@coop_app.command("pay-out")
+def coop_pay_out(cooperative_id: int, household_number: str,
+                 amount: Annotated[str, typer.Option(help="yuan, e.g. 1234.50")],
+                 key: Annotated[str, typer.Option(help="the transfer's or receipt's number")],
+                 method: Annotated[str, typer.Option(help="bank_transfer or cash")] = "bank_transfer",
+                 on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:
+    """Pay a member household what the cooperative owes it (wages, dividends, returns)."""
+    from .cooperatives.service import pay_out
+    from .db import session_scope
+    day = _day(on)
+    fen = _lh_fen(amount, "--amount")
+    try:
+        with session_scope() as s:
+            out = pay_out(s, _actor(), cooperative_id, _household_id(s, household_number), key,
+                          day, fen, method)
+    except EcpaError as exc:
+        _fail(exc)
+    console.print(f"paid {_yuan(fen)} yuan to household {household_number} ({method}); "
+                  f"still owed {_yuan(out['owed_fen'])} yuan")
+
+
+@coop_app.command("accounts")
+def coop_accounts(cooperative_id: int) -> None:
+    """Members' accounts: credited (wages, dividends, return by trade), paid out, owed."""
+    from .cooperatives.service import member_accounts
+    from .db import session_scope
+    try:
+        with session_scope() as s:
+            rows = member_accounts(s, _actor(), cooperative_id)
+    except EcpaError as exc:
+        _fail(exc)
+    t = Table("household", "wages", "dividends", "by trade", "paid out", "owed (yuan)")
+    for r in rows:
+        c = r["credited_fen"]
+        t.add_row(r["household_number"], _yuan(c.get("employment", 0)),
+                  _yuan(c.get("financial", 0)), _yuan(c.get("industry", 0)),
+                  _yuan(r["paid_out_fen"]), _yuan(r["owed_fen"]))
+    console.print(t)
+
+
 @coop_app.command("pay-wages")
 def coop_pay_wages(cooperative_id: int, period: str,
                    on: Annotated[Optional[str], typer.Option("--date", help="YYYY-MM-DD (default today)")] = None) -> None:

@@ -1,5 +1,6 @@
 """HTTP routes of the cooperatives: the Gansu models, charters, members, labour days,
-wages, members' trade and the year-end distribution with its statement."""
+wages, members' trade, the year-end distribution with its statement, and members'
+accounts with their payouts."""
 
 from __future__ import annotations
 
@@ -58,6 +59,14 @@ class TradeIn(BaseModel):
     date: date
     product: str = Field(min_length=1, max_length=100, description="what was delivered or bought")
     value_fen: StrictInt = Field(gt=0, description="value traded, integer fen")
+
+
+class PayoutIn(BaseModel):
+    household_id: int
+    key: str = Field(min_length=1, max_length=100, description="the transfer's or receipt's number")
+    date: date
+    amount_fen: StrictInt = Field(gt=0, description="integer fen")
+    method: str = Field("bank_transfer", description="bank_transfer (一卡通) or cash")
 
 
 class WagesIn(BaseModel):
@@ -132,6 +141,19 @@ def trade(cooperative_id: int, body: TradeIn, session: SessionDep, actor: ActorD
 def trades(cooperative_id: int, session: SessionDep, actor: ActorDep,
            year: int = Query(ge=2000, le=2100)) -> dict:
     return service.trades(session, actor, cooperative_id, year)
+
+
+@router.post("/{cooperative_id}/payouts", status_code=201)
+def pay_out(cooperative_id: int, body: PayoutIn, session: SessionDep, actor: ActorDep) -> dict:
+    """Pay a member household what the cooperative owes it (never more)."""
+    return service.pay_out(session, actor, cooperative_id, body.household_id, body.key,
+                           body.date, body.amount_fen, body.method)
+
+
+@router.get("/{cooperative_id}/accounts")
+def accounts(cooperative_id: int, session: SessionDep, actor: ActorDep) -> list[dict]:
+    """Each member household's account: credited by channel, paid out, still owed."""
+    return service.member_accounts(session, actor, cooperative_id)
 
 
 @router.post("/{cooperative_id}/wages")

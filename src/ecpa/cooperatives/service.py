@@ -11,7 +11,12 @@ Money moves only through the ledger, each step under a deterministic idempotency
   ``collective:<region>``, the reserve ``coop:<c>:reserve`` and each member household's
   account: its return by trade through the INDUSTRY channel (a late part of the price of
   what it sold through the cooperative: the registry's "ecommerce"), its dividend through
-  the FINANCIAL channel (asset income: the registry's "property").
+  the FINANCIAL channel (asset income: the registry's "property");
+* a payout — ``coop:<c>:payout:<key>`` — debits the household's account and credits the
+  cooperative's ``coop:<c>:payouts``: what the cooperative owed reaches the household's
+  bank card (一卡通) or hand.  It is not more income (no channel), and never more than
+  the account holds: what is credited and not paid out is the cooperative's debt to the
+  household, which ``member_accounts`` shows.
 
 Return by trade.  China's Law on Farmer Specialised Cooperatives (2017, art. 44) returns
 the distributable surplus to the members mainly by their trade with the cooperative — at
@@ -47,7 +52,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, InvalidInput, NotFound
-from ..ledger.models import AccountKind, Channel, Transaction
+from ..ledger.models import Account, AccountKind, Channel, Posting, Transaction
 from ..ledger.service import Entry, Leg, open_account, post, post_many
 from ..people.access import Actor, audit, require_region, require_role
 from ..people.models import Role
@@ -567,6 +572,80 @@ def trades(session: Session, actor: Actor, cooperative_id: int, year: int) -> di
     return {"cooperative_id": coop.id, "year": year, "total_fen": sum(volumes.values()),
             "by_household": [{"household_id": h, "value_fen": v} for h, v in sorted(volumes.items())],
             "records": records}
+
+
+# --- members' accounts and payouts ---------------------------------------------------------
+
+PAYOUT_METHODS = ("bank_transfer", "cash")
+
+
+def _owed(session: Session, code: str) -> int:
+    """What the cooperative owes on a household account (its credits less its debits)."""
+    return -int(session.scalar(
+        select(func.coalesce(func.sum(Posting.amount_fen), 0))
+        .join(Account, Account.id == Posting.account_id).where(Account.code == code)))
+
+
+def pay_out(session: Session, actor: Actor, cooperative_id: int, household_id: int, key: str,
+            day: date, amount_fen: int, method: str = "bank_transfer") -> dict:
+    """Pay a member household what the cooperative owes it, to its bank card or in cash;
+    idempotent by ``key`` (the transfer's or the receipt's number)."""
+    coop = _cooperative(session, actor, cooperative_id, lock=True)
+    household = _household(session, actor, household_id)
+    if not isinstance(key, str) or not 0 < len(key) <= 100:
+        raise InvalidInput("an idempotency key of 1 to 100 characters is required", field="key")
+    _int("amount_fen", amount_fen, 1)
+    if method not in PAYOUT_METHODS:
+        raise InvalidInput(f"method must be one of {', '.join(PAYOUT_METHODS)}, got {method!r}",
+                           field="method")
+    code = household_account(coop.id, household.id)
+    txn_key = f"coop:{coop.id}:payout:{key}"
+    done = session.scalar(select(Transaction.id).where(Transaction.key == txn_key))
+    if done is None:
+        owed = _owed(session, code)
+        if amount_fen > owed:
+            raise InvalidInput(f"cooperative {coop.id} owes household {household.number} "
+                               f"{owed} fen: {amount_fen} fen cannot be paid out",
+                               field="amount_fen")
+    payouts = open_account(session, coop_account(coop.id, "payouts"),
+                           f"{coop.name}: paid out to members", AccountKind.COOPERATIVE,
+                           organisation_id=coop.id)
+    # The same key with another amount or household is a conflict (the ledger says so).
+    post(session, actor, txn_key, day, f"{coop.name}: paid to household {household.number} "
+         f"({method.replace('_', ' ')})",
+         [Leg(code, amount_fen, household.id), Leg(payouts.code, -amount_fen)])
+    if done is None:
+        audit(session, actor, "pay_out", "cooperative", coop.id,
+              {"household_id": household.id, "amount_fen": amount_fen, "method": method})
+    return {"cooperative_id": coop.id, "household_id": household.id, "key": key,
+            "date": day.isoformat(), "amount_fen": amount_fen, "method": method,
+            "owed_fen": _owed(session, code)}
+
+
+def member_accounts(session: Session, actor: Actor, cooperative_id: int) -> list[dict]:
+    """Each member household's account: what it was credited, by channel (wages,
+    dividends, return by trade), what was paid out, and what is still owed."""
+    coop = _cooperative(session, actor, cooperative_id)
+    rows = session.execute(
+        select(Account.household_id, Household.number, Household.village_code,
+               Posting.channel, func.sum(Posting.amount_fen))
+        .join(Posting, Posting.account_id == Account.id)
+        .join(Household, Household.id == Account.household_id)
+        .where(Account.code.like(f"hh:%:coop:{coop.id}"))
+        .group_by(Account.household_id, Household.number, Household.village_code, Posting.channel)
+        .order_by(Household.number)).all()
+    out: dict[int, dict] = {}
+    for hid, number, village, channel, total in rows:
+        if not actor.may_reach(village):
+            continue
+        line = out.setdefault(hid, {"household_id": hid, "household_number": number,
+                                    "credited_fen": {}, "paid_out_fen": 0, "owed_fen": 0})
+        if channel is None:
+            line["paid_out_fen"] += int(total)
+        else:
+            line["credited_fen"][channel.value] = -int(total)
+        line["owed_fen"] -= int(total)
+    return list(out.values())
 
 
 # --- the year-end distribution -------------------------------------------------------------
