@@ -1,6 +1,7 @@
 """The consumer's purchase on a cheap phone (issue 7): pavilion → product → cart → sign in
 → checkout to a village (the delivery quote shown first) → the test gateway's payment page
-→ the order paid → the batch's traceability page → receipt confirmed; a crowdfunding
+→ the order paid → the batch's traceability page → receipt confirmed → a broken jar
+returned for its quality and refunded; a crowdfunding
 pre-sale joined and its progress shown; a double-submitted checkout gives one order;
 another buyer's order refused with the HTML error page; the public pre-sale page under
 its transfer budget."""
@@ -141,6 +142,23 @@ def test_the_consumers_purchase_end_to_end(shop, live_server, phone, db_url):
     shot(page, "shop-orders")
     with session_scope(db_url) as s:
         assert s.get(Order, oid).state is OrderState.COMPLETED
+
+    # A jar arrived broken: honey is food, so only a quality return is offered.
+    page.goto(f"{base}/orders/{oid}")
+    assert "可申请退货至" in page.inner_text("main")
+    assert page.locator("form.return select option").all_inner_texts() == ["质量问题"]
+    page.fill("form.return input[name=reason]", "一罐摔碎了")
+    submit(page, "form.return button")
+    assert "等待商家处理" in page.inner_text("main"), page.inner_text("main")
+    assert page.locator("form.return").count() == 0
+    from ecpa.market import returns
+    with session_scope(db_url) as s:
+        asked = returns.list_returns(s, OFFICER, "requested")
+    returns.decide_return(session_factory(db_url), Actor("cadre", Role.VILLAGE_CADRE, VILLAGE_A),
+                          asked[0]["id"], True)
+    page.reload()
+    assert "已同意，已退款" in page.inner_text("main") and "¥136.00" in page.inner_text("main")
+    shot(page, "shop-order-returned")
 
 
 def test_a_presale_joined_and_its_progress_shown(shop, live_server, phone):

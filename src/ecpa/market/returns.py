@@ -68,6 +68,15 @@ def _china_date(at: datetime) -> date:
     return (at + timedelta(hours=8)).date()
 
 
+def last_day(delivered_at: datetime) -> date:
+    """The last China date a return of goods delivered at ``delivered_at`` is asked on."""
+    return _china_date(delivered_at) + timedelta(days=RETURN_DAYS)
+
+
+def is_open(delivered_at: datetime, now: datetime) -> bool:
+    return _china_date(now) <= last_day(delivered_at)
+
+
 def return_view(r: ReturnRequest) -> dict:
     return {"id": r.id, "order_id": r.order_id, "key": r.key, "lines": r.lines,
             "kind": r.kind.value, "reason": r.reason, "amount_fen": r.amount_fen,
@@ -105,11 +114,10 @@ def request_return(session_factory: Callable[[], Session], actor: Actor, order_i
             raise Conflict(f"order {order_id} is {order.state.value}: only delivered goods are "
                            "returned (before that, cancel the order or ask for a refund)",
                            field="order_id")
-        delivered = _china_date(order.delivered_at)
-        last = delivered + timedelta(days=RETURN_DAYS)
-        if _china_date(now or utcnow()) > last:
-            raise Conflict(f"order {order_id} was delivered on {delivered}: returns were open "
-                           f"until {last}", field="order_id")
+        if not is_open(order.delivered_at, now or utcnow()):
+            raise Conflict(f"order {order_id} was delivered on {_china_date(order.delivered_at)}: "
+                           f"returns were open until {last_day(order.delivered_at)}",
+                           field="order_id")
         rows = s.execute(select(OrderLine, Product.name, Product.category)
                          .join(Sku, Sku.id == OrderLine.sku_id)
                          .join(Product, Product.id == Sku.product_id)

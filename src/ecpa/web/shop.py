@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ..api.deps import SessionDep
 from ..db import session_factory, session_scope, utcnow
 from ..errors import EcpaError, InvalidInput, NotFound
-from ..market import orders, payments
+from ..market import orders, payments, returns
 from ..market.models import (
     Order,
     Payment,
@@ -263,9 +263,23 @@ def _order_page_view(s: Session, actor: Actor, order_id: int) -> dict:
                       "household_count": len(x["households"] or []),
                       "trace": f"/trace/01/{batch.gtin}/10/{batch.lot}" if batch else None,
                       "lot": batch.lot if batch else None})
+    # Returns: each line's last request, and whether one can still be asked for.
+    asked = {}
+    for r in reversed(returns.list_returns(s, actor, order_id=order_id)):
+        for line_id in r["lines"]:
+            asked[line_id] = r
+    window = order.delivered_at is not None and order.state.value in ("delivered", "completed") \
+        and returns.is_open(order.delivered_at, utcnow())
+    for x in lines:
+        category = products[x["product_id"]].category
+        x["return"] = asked.get(x["id"])
+        x["may_return"] = window and not x["refunded"] and x["return"] is None and \
+            actor.username in (order.buyer, order.assisted_by)
+        x["without_reason"] = category not in returns.PERISHABLE_OR_SERVICE
     region = s.get(Region, order.ship_to_code)
     shipment = s.scalar(select(Shipment).where(Shipment.order_id == order_id))
-    return {**view, "lines": lines, "ship_to": region.name if region else order.ship_to_code,
+    return {**view, "lines": lines,
+            "return_until": returns.last_day(order.delivered_at) if window else None, "ship_to": region.name if region else order.ship_to_code,
             "address": order.ship_to_address, "contact_name": order.contact_name,
             "created": china_time(order.created_at), "pay_before": china_time(order.reserved_until),
             "paid_at": china_time(order.paid_at),
@@ -322,6 +336,20 @@ def received(order_id: int, request: Request, csrf: str = Form("")) -> Response:
     if actor is None:
         return signin_required(request)
     orders.complete(session_factory(), actor, order_id)
+    return _redirect(f"/orders/{order_id}")
+
+
+@router.post("/orders/{order_id}/return")
+def ask_return(order_id: int, request: Request, csrf: str = Form(""), line_id: int = Form(...),
+               kind: str = Form("quality"), reason: str = Form("")) -> Response:
+    """A line sent back: one request per line from this page (a second click is the same
+    request)."""
+    check_csrf(request, csrf)
+    actor = _signed_in(request)
+    if actor is None:
+        return signin_required(request)
+    returns.request_return(session_factory(), actor, order_id, f"web:{order_id}:{line_id}",
+                           [line_id], kind, reason)
     return _redirect(f"/orders/{order_id}")
 
 
