@@ -326,6 +326,13 @@ def test_returns_after_delivery_take_the_money_back_from_the_seller(db_url, shop
         returns.request_return(f, buyer(2), order["id"], "y", [line[insoles]], "no_reason", "mine?")
     with pytest.raises(InvalidInput, match="not in this order"):
         returns.request_return(f, b, order["id"], "z", [999_999], "quality", "?")
+    # Another buyer's key "r1" on another order is theirs, not a clash.
+    other = orders.checkout(f, buyer(3), "o3", [orders.Item(insoles, 1)], ship_to_code=COUNTY)
+    pay(db_url, buyer(3), other["id"])
+    orders.ship(f, ADMIN, other["id"], "邮政", "EMS8")
+    orders.mark_delivered(f, ADMIN, other["id"])
+    assert returns.request_return(f, buyer(3), other["id"], "r1", [other["lines"][0]["id"]],
+                                  "no_reason", "gift not wanted")["state"] == "requested"
     asked = returns.request_return(f, b, order["id"], "r1", [line[insoles]], "no_reason", "too small")
     assert (asked["state"], asked["amount_fen"]) == ("requested", 7_000)
     assert returns.request_return(f, b, order["id"], "r1", [line[insoles]], "no_reason",
@@ -351,9 +358,10 @@ def test_returns_after_delivery_take_the_money_back_from_the_seller(db_url, shop
         # gateway paid the buyer back; nothing is in transit.
         assert attributed_income(s, utcnow().year)[shop["h1"]] == {"industry": 6_800}
         assert balance(s, f"hh:{shop['h1']}:market:{shop['family']}") == -6_800
-        assert balance(s, orders.gateway_account("test")) == order["total_fen"] - 7_000
-        assert balance(s, orders.IN_TRANSIT) == 0
-        assert s.scalar(select(Refund.sent_at).where(Refund.key == "return:r1")) is not None
+        assert balance(s, orders.gateway_account("test")) == \
+            order["total_fen"] - 7_000 + other["total_fen"]
+        assert balance(s, orders.IN_TRANSIT) == -other["total_fen"]  # delivered, not completed
+        assert s.scalar(select(Refund.sent_at).where(Refund.key == f"return:{asked['id']}")) is not None
         assert [r["id"] for r in returns.list_returns(s, b)] == [nuts["id"], asked["id"]]
         assert [r["id"] for r in returns.list_returns(s, COOP_MANAGER, "refused")] == [nuts["id"]]
         assert returns.list_returns(s, buyer(2)) == []
@@ -369,9 +377,15 @@ def test_returns_after_delivery_take_the_money_back_from_the_seller(db_url, shop
     # Delivered, not completed: the money is still in transit and comes back from there.
     early = returns.request_return(f, b, late["id"], "r8", [late["lines"][0]["id"]], "no_reason",
                                    "not needed")
+    with pytest.raises(Conflict, match="return waiting"):  # not refunded twice over
+        orders.refund(f, OFFICER, late["id"], "x8", [late["lines"][0]["id"]], "agreed")
+    with pytest.raises(InvalidInput, match="may not start with return:"):
+        orders.refund(f, OFFICER, late["id"], f"return:{early['id']}", None, "sneaky")
+    with pytest.raises(PermissionDenied):  # an officer of another county
+        returns.decide_return(f, Actor("wudu", Role.COUNTY_OFFICER, "621202"), early["id"], True)
     returns.decide_return(f, OFFICER, early["id"], True)
     done = orders.complete(f, b, late["id"])
     with session_scope(db_url) as s:
-        assert balance(s, orders.IN_TRANSIT) == 0
+        assert balance(s, orders.IN_TRANSIT) == -other["total_fen"]
         assert balance(s, f"hh:{shop['h1']}:market:{shop['family']}") == -6_800  # nothing more
     assert done["refunded_fen"] == 3_500

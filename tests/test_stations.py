@@ -26,6 +26,7 @@ from ecpa.people.service import create_user
 from ecpa.registry.importer import import_register
 from ecpa.registry.models import Household
 from ecpa.stations import service
+from ecpa.stations.models import AssistedOrder
 from ecpa.stations.service import NoDeliveryZone, quote_delivery, set_zone
 
 ADMIN = system_actor("test")
@@ -213,6 +214,16 @@ def test_assisted_checkout_end_to_end_through_the_marketplace(db_url, net):
         service.on_order_completed(s, order["id"])  # the marketplace's completion hook
     with session_scope(db_url) as s:
         assert balance(s, f"station:{net['a']}") == -(2 * 15_000 // 10)
+    # The fertiliser came back for its quality, after completion: so does the commission
+    # the keeper was paid on it, and nothing is left on the station's account.
+    from ecpa.market import returns
+    fert_line = next(x["id"] for x in order["lines"] if x["sku_id"] == sku)
+    asked = returns.request_return(f, KEEPER_A, order["id"], "q1", [fert_line], "quality", "caked")
+    returns.decide_return(f, Actor("cadre", Role.VILLAGE_CADRE, VILLAGE_A), asked["id"], True)
+    with session_scope(db_url) as s:
+        assert balance(s, f"station:{net['a']}") == 0
+        assert s.scalar(select(AssistedOrder.commission_fen)
+                        .where(AssistedOrder.order_id == order["id"])) == 0
 
 
 def test_consignment_in_sale_payout_and_the_households_income(db_url, net):

@@ -271,10 +271,11 @@ class ReturnRequest(Base):
     refunded) or refused by a seller of the lines or an officer."""
 
     __tablename__ = "market_return"
+    __table_args__ = (UniqueConstraint("order_id", "key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("market_order.id"), index=True)
-    key: Mapped[str] = mapped_column(String(150), unique=True)  # the buyer's idempotency key
+    key: Mapped[str] = mapped_column(String(150))  # the buyer's idempotency key, per order
     lines: Mapped[list] = mapped_column(JSON)  # order line ids
     kind: Mapped[ReturnKind] = mapped_column(db_enum(ReturnKind, "return_kind"))
     reason: Mapped[str] = mapped_column(String(300))

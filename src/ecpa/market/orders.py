@@ -330,6 +330,9 @@ def refund(session_factory: Callable[[], Session], actor: Actor, order_id: int, 
     stock.  Delivered goods coming back are a return (``returns``)."""
     if not reason.strip():
         raise InvalidInput("say why", field="reason")
+    if key.startswith(("return:", "late:")):
+        # The marketplace's own refunds (of returns, of late payments) are keyed so.
+        raise InvalidInput(f"a refund key may not start with {key.split(':')[0]}:", field="key")
     if line_ids is not None and not line_ids:
         raise InvalidInput("name the lines to refund, or none for the whole order", field="line_ids")
     with session_factory() as s, s.begin():
@@ -359,6 +362,13 @@ def refund(session_factory: Callable[[], Session], actor: Actor, order_id: int, 
                                    field="line_ids", value=sorted(set(line_ids) - {x.id for x in chosen}))
         else:
             chosen = open_lines
+        from .models import ReturnRequest, ReturnState
+        waiting = sorted({i for r in s.scalars(select(ReturnRequest).where(
+            ReturnRequest.order_id == order.id, ReturnRequest.state == ReturnState.REQUESTED))
+            for i in r.lines} & {x.id for x in chosen})
+        if waiting:
+            raise Conflict("a line has a return waiting for the seller: decide the return",
+                           field="line_ids", value=waiting)
         everything = len(chosen) == len(open_lines)
         amount = sum(x.amount_fen for x in chosen) + (order.delivery_fee_fen if everything else 0)
         for x in chosen:

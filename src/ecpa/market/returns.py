@@ -15,7 +15,8 @@ household and the industry channel, so that the household's attributed income go
 by what it gave back.  From a delivered order not yet completed it comes out of the
 payments in transit, as a refund does.  The delivery fee is not refunded: the goods were
 delivered.  Returned goods are not put back on sale by themselves: the seller does that
-in the catalogue when they are back and sound.
+in the catalogue when they are back and sound.  A station keeper's commission on an
+assisted purchase is recomputed on the goods kept (``stations.on_lines_returned``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -32,6 +33,8 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..ledger.models import AccountKind, Channel
 from ..ledger.service import Leg, open_account, post
 from ..people.access import Actor, audit
+from ..people.models import Role
+from ..regions.codes import scope_prefix
 from .models import (
     Category,
     Order,
@@ -105,9 +108,10 @@ def request_return(session_factory: Callable[[], Session], actor: Actor, order_i
     with session_factory() as s, s.begin():
         order = _order(s, order_id, lock=True)
         require_party(s, actor, order, seller=False)
-        done = s.scalar(select(ReturnRequest).where(ReturnRequest.key == key))
+        done = s.scalar(select(ReturnRequest).where(ReturnRequest.order_id == order.id,
+                                                    ReturnRequest.key == key))
         if done is not None:
-            if done.order_id != order_id or sorted(done.lines) != wanted:
+            if sorted(done.lines) != wanted:
                 raise Conflict(f"return key {key!r} was used for another return", field="key")
             return return_view(done)
         if order.state not in (OrderState.DELIVERED, OrderState.COMPLETED):
@@ -155,14 +159,18 @@ def request_return(session_factory: Callable[[], Session], actor: Actor, order_i
 
 
 def _may_decide(s: Session, actor: Actor, order: Order, lines: list[OrderLine]) -> None:
-    """An officer of the sellers' region, or the manager of every seller of the lines."""
+    """An administrator, an officer whose region holds every seller of the lines, or the
+    manager of every seller of the lines."""
     require_party(s, actor, order, buyer=False)
-    if actor.role in OFFICERS:
+    if actor.role is Role.ADMINISTRATOR:
         return
-    sellers = s.scalars(select(Seller).where(Seller.id.in_({x.seller_id for x in lines})))
+    sellers = list(s.scalars(select(Seller).where(Seller.id.in_({x.seller_id for x in lines}))))
+    if actor.role in OFFICERS and all(actor.may_reach(x.region_code) for x in sellers):
+        return
     if any(x.manager_username != actor.username for x in sellers):
-        raise PermissionDenied("the return takes back goods of another seller: an officer "
-                               "decides it", field="return_id")
+        raise PermissionDenied("the return takes back goods of a seller that is not yours: "
+                               "the seller or an officer of its region decides it",
+                               field="return_id")
 
 
 def decide_return(session_factory: Callable[[], Session], actor: Actor, return_id: int,
@@ -218,13 +226,17 @@ def decide_return(session_factory: Callable[[], Session], actor: Actor, return_i
         for x in lines:
             x.refunded = True
         order.refunded_fen += amount
-        refund_key = f"return:{r.key}"
+        refund_key = f"return:{r.id}"
         s.add(Refund(order_id=order.id, key=refund_key, amount_fen=amount,
                      reason=f"return {r.id} ({r.kind.value}): {r.reason}"[:300],
                      lines=list(r.lines), created_by=actor.username))
         if amount:
             post(s, BOOKS, f"market:{refund_key}", utcnow().date(),
                  f"order {order.id}: return {r.id} refunded", legs)
+        if order.state is OrderState.COMPLETED:
+            # An assisted purchase: no commission on goods that went back.
+            from ..stations.service import on_lines_returned
+            on_lines_returned(s, order.id, r.id)
         audit(s, actor, "return_refunded", "market_order", order.id,
               {"return": r.id, "amount_fen": amount})
         view = return_view(r)
@@ -234,9 +246,10 @@ def decide_return(session_factory: Callable[[], Session], actor: Actor, return_i
 
 
 def list_returns(session: Session, actor: Actor, state: ReturnState | str | None = None,
-                 order_id: int | None = None) -> list[dict]:
-    """The returns the reader is a party to (as buyer, seller or officer), newest first."""
-    stmt = select(ReturnRequest).order_by(ReturnRequest.id.desc()).limit(500)
+                 order_id: int | None = None, limit: int = 500) -> list[dict]:
+    """The returns the reader is a party to, newest first: as buyer (or the keeper who
+    bought), as manager of a seller of the order, as an officer of a seller's region."""
+    stmt = select(ReturnRequest).join(Order, Order.id == ReturnRequest.order_id)
     if state is not None:
         try:
             stmt = stmt.where(ReturnRequest.state == ReturnState(state))
@@ -245,11 +258,14 @@ def list_returns(session: Session, actor: Actor, state: ReturnState | str | None
                                field="state") from None
     if order_id is not None:
         stmt = stmt.where(ReturnRequest.order_id == order_id)
-    out = []
-    for r in session.scalars(stmt):
-        try:
-            require_party(session, actor, session.get(Order, r.order_id))
-        except PermissionDenied:
-            continue
-        out.append(return_view(r))
-    return out
+    if actor.role is not Role.ADMINISTRATOR:
+        sellers = select(Seller.id).where(Seller.manager_username == actor.username)
+        if actor.role in OFFICERS and actor.region_code:
+            sellers = select(Seller.id).where(or_(
+                Seller.manager_username == actor.username,
+                Seller.region_code.startswith(scope_prefix(actor.region_code))))
+        stmt = stmt.where(or_(
+            Order.buyer == actor.username, Order.assisted_by == actor.username,
+            Order.id.in_(select(OrderLine.order_id).where(OrderLine.seller_id.in_(sellers)))))
+    rows = session.scalars(stmt.order_by(ReturnRequest.id.desc()).limit(limit))
+    return [return_view(r) for r in rows]

@@ -503,6 +503,35 @@ def pay_commission(session: Session, actor: Actor, order_id: int) -> AssistedOrd
     return row
 
 
+def on_lines_returned(session: Session, order_id: int, return_id: int) -> None:
+    """Hook for the marketplace: lines of a completed order were returned and refunded
+    (same transaction).  The commission is recomputed on what was kept, as at
+    completion, and what was paid on the returned goods goes back to the platform."""
+    from ..market.models import OrderLine
+
+    row = session.scalar(select(AssistedOrder).where(AssistedOrder.order_id == order_id)
+                         .with_for_update())
+    if row is None or row.paid_at is None or not row.commission_fen:
+        return
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(OrderLine.quantity * OrderLine.unit_price_fen), 0))
+        .where(OrderLine.order_id == order_id, OrderLine.refunded.is_(True)))
+    kept = max(0, row.items_fen - int(refunded)) * row.commission_bp // 10000
+    back = row.commission_fen - kept
+    if back <= 0:
+        return
+    station = get_station(session, row.station_id)
+    actor = system_actor("stations")
+    post(session, _books(actor), f"station:{station.id}:commission:{order_id}:return:{return_id}",
+         utcnow().date(), f"commission of station {station.name} on goods returned from "
+         f"assisted order {order_id}",
+         [Leg(station_account(station.id), back), Leg(COMMISSION_ACCOUNT, -back)])
+    row.commission_fen = kept
+    session.flush()
+    audit(session, actor, "return", "station_commission", order_id,
+          {"station_id": station.id, "returned_fen": back, "commission_fen": kept})
+
+
 def on_order_completed(session: Session, order_id: int) -> AssistedOrder | None:
     """Hook for the marketplace: call when an order turns completed (same transaction).
     Pays the commission if the order was an assisted purchase; otherwise does nothing."""

@@ -33,7 +33,7 @@ def upgrade() -> None:
     sa.Column('decision_note', sa.String(length=300), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['market_order.id'], name=op.f('fk_market_return_order_id_market_order')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_market_return')),
-    sa.UniqueConstraint('key', name=op.f('uq_market_return_key'))
+    sa.UniqueConstraint('order_id', 'key', name=op.f('uq_market_return_order_id'))
     )
     with op.batch_alter_table('market_return', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_market_return_order_id'), ['order_id'], unique=False)
