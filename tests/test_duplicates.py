@@ -330,6 +330,47 @@ def test_an_undone_merge_gives_a_moved_head_back_its_household(registry):
         assert s.get(Household, keep).phone_hash == had_phone
 
 
+def test_undoing_an_older_merge_and_what_changed_since(registry):
+    with session_scope(registry) as s:
+        a = reg.create_household(s, ADMIN, "6212210501", VILLAGE_A, [reg.MemberInput(
+            "甲一", make_id(date(1971, 1, 1), 501, True), Relation.HEAD)]).id
+        b = reg.create_household(s, ADMIN, "6212210502", VILLAGE_A, [reg.MemberInput(
+            "乙二", make_id(date(1972, 2, 2), 502, True), Relation.HEAD)], phone="13911112222").id
+        c = reg.create_household(s, ADMIN, "6212210503", VILLAGE_B, [reg.MemberInput(
+            "丙三", make_id(date(1973, 3, 3), 503, True), Relation.HEAD)], phone="13911112222").id
+        reg.record_status(s, ADMIN, b, Status.IDENTIFIED, date(2015, 6, 1), "appraised")
+        reg.record_status(s, ADMIN, b, Status.EXITED, date(2020, 12, 1), "income above line")
+        reg.record_status(s, ADMIN, a, Status.IDENTIFIED, date(2016, 6, 1), "appraised")
+        dup.find_in_region(s, OFFICER, COUNTY)
+        side = dup.pair(s, b, c)  # the same phone
+        rec = dup.merge(s, OFFICER, a, b, "by hand")
+        assert s.get(DuplicateCandidate, side.id).state is CandidateState.SUPERSEDED
+        assert s.get(Household, a).phone_hash == s.get(Household, b).phone_hash  # copied
+        # A merge recorded before the record kept these two facts.
+        row = s.get(HouseholdMerge, rec["id"])
+        row.detail = {k: v for k, v in row.detail.items()
+                      if k not in ("phone_copied", "superseded_candidates")}
+        s.flush()
+        # The merged household is closed to changes; the survivor gets a status decided
+        # on both histories (exited in 2020, then monitored).
+        with pytest.raises(Conflict, match="was merged into"):
+            reg.set_income(s, ADMIN, b, 2023, IncomeSource.WAGES, 100)
+        reg.record_status(s, ADMIN, a, Status.MONITORED, date(2021, 3, 1), "risk of return")
+        dup.merge(s, OFFICER, a, c, "by hand too")  # the third household merged since
+
+        out = dup.unmerge(s, OFFICER, rec["id"], "two families")
+        assert s.get(Household, a).phone_hash is None  # the copy, found by its ciphertext
+        assert s.get(Household, b).phone_hash is not None
+        # The pair of b with c does not come back: c is merged.
+        assert s.get(DuplicateCandidate, side.id).state is CandidateState.SUPERSEDED
+        assert side.id not in out["undo_detail"]["candidates_reopened"]
+        # a: identified 2016 then monitored 2021 — named for the county to review.
+        review = out["undo_detail"]["status_changes_to_review"]
+        assert [(r["household_id"], r["from"], r["to"]) for r in review] == [
+            (a, "identified", "monitored")]
+        assert reg.current_status(s, b) == (Status.EXITED, date(2020, 12, 1))
+
+
 def test_reimport_after_merge(registry, tmp_path):
     with session_scope(registry) as s:
         keep, gone = _histories(s)

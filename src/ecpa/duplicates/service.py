@@ -70,6 +70,7 @@ from ..registry.models import (
     Relation,
     StatusEvent,
 )
+from ..registry.service import TRANSITIONS
 from .models import (
     CandidateState,
     DuplicateCandidate,
@@ -525,6 +526,8 @@ def unmerge(session: Session, actor: Actor, merge_id: int, reason: str) -> dict:
     survivor_id, merged_id = record.survivor_id, record.merged_id
     hh = _both_in_scope(session, actor, (survivor_id, merged_id), lock=True)
     survivor, merged = hh[survivor_id], hh[merged_id]
+    # Read again under the households' locks: two undos at once, the second sees the first.
+    session.refresh(record)
     if record.undone_at is not None:
         raise Conflict(f"merge {merge_id} was undone on "
                        f"{record.undone_at.isoformat(timespec='seconds')} by {record.undone_by}")
@@ -535,22 +538,56 @@ def unmerge(session: Session, actor: Actor, merge_id: int, reason: str) -> dict:
                        f"{survivor.merged_into_id} since: undo merge {later} first",
                        merge_id=later)
     d = record.detail
+    # What the merged household got since the merge (before it was closed to writes)
+    # stays, and what would clash with it stays on the survivor, named in the report.
+    has_head = session.scalar(select(Member.id).where(Member.household_id == merged_id,
+                                                      Member.relation == Relation.HEAD).limit(1))
     relabelled = {r["member_id"] for r in d.get("relation_changed", [])}
-    members, members_gone = _moved_back(session, Member,
-                                        [i for i in d["members_moved"] if i not in relabelled],
-                                        survivor_id, merged_id)
-    heads, heads_gone = _moved_back(session, Member, sorted(relabelled), survivor_id, merged_id,
-                                    relation=Relation.HEAD)
+    plain = [i for i in d["members_moved"] if i not in relabelled or has_head]
+    members, members_gone = _moved_back(session, Member, plain, survivor_id, merged_id)
+    heads, heads_gone = _moved_back(session, Member, [] if has_head else sorted(relabelled),
+                                    survivor_id, merged_id, relation=Relation.HEAD)
+    taken = set(session.execute(select(Income.year, Income.source)
+                                .where(Income.household_id == merged_id)).all())
+    clash_inc = [i for i, y, s in session.execute(
+        select(Income.id, Income.year, Income.source).where(Income.id.in_(d["incomes_moved"])))
+        if (y, s) in taken]
+    years = set(session.scalars(select(LivingConditions.year)
+                                .where(LivingConditions.household_id == merged_id)))
+    clash_cond = [i for i, y in session.execute(
+        select(LivingConditions.id, LivingConditions.year)
+        .where(LivingConditions.id.in_(d["conditions_moved"]))) if y in years]
     events, events_gone = _moved_back(session, StatusEvent, d["status_events_moved"],
                                       survivor_id, merged_id)
-    incomes, incomes_gone = _moved_back(session, Income, d["incomes_moved"], survivor_id, merged_id)
-    conds, conds_gone = _moved_back(session, LivingConditions, d["conditions_moved"],
+    incomes, incomes_gone = _moved_back(session, Income,
+                                        [i for i in d["incomes_moved"] if i not in clash_inc],
+                                        survivor_id, merged_id)
+    conds, conds_gone = _moved_back(session, LivingConditions,
+                                    [i for i in d["conditions_moved"] if i not in clash_cond],
                                     survivor_id, merged_id)
     measures, measures_gone = _moved_back(session, HelpMeasure, d["help_measures_moved"],
                                           survivor_id, merged_id)
-    # The phone the survivor took from the merged household, if it still has it.
-    if d.get("phone_copied") and survivor.phone_hash == merged.phone_hash:
+    # The phone the survivor took from the merged household, if it still has it.  A merge
+    # recorded before the record said so: the same ciphertext (a random nonce each time a
+    # phone is protected) can only be the copy.
+    copied = d.get("phone_copied")
+    if copied is None:
+        copied = merged.phone_enc is not None and survivor.phone_enc == merged.phone_enc
+    if copied and survivor.phone_hash == merged.phone_hash:
         survivor.phone_enc = survivor.phone_hash = survivor.phone_masked = None
+    session.flush()
+    # Status changes recorded on the survivor since the merge were decided on the two
+    # histories together: each whose status does not follow from the one before it now
+    # is named for the county to review (the history is append-only).
+    review = []
+    for hid in (survivor_id, merged_id):
+        before = None
+        for e in session.scalars(select(StatusEvent).where(StatusEvent.household_id == hid)
+                                 .order_by(StatusEvent.event_date, StatusEvent.id)):
+            if e.recorded_at > record.decided_at and e.status not in TRANSITIONS[before]:
+                review.append({"event_id": e.id, "household_id": hid, "date": e.event_date.isoformat(),
+                               "from": before.value if before else None, "to": e.status.value})
+            before = e.status
     merged.merged_into_id = None
     now = utcnow()
     # The pair, and the pairs this merge superseded, are to be judged again.
@@ -559,7 +596,11 @@ def unmerge(session: Session, actor: Actor, merge_id: int, reason: str) -> dict:
         superseded = list(session.scalars(select(DuplicateCandidate.id).where(
             DuplicateCandidate.state == CandidateState.SUPERSEDED,
             DuplicateCandidate.note == f"household {merged.number} merged into {survivor.number}")))
-    reopened = [i for i in [record.candidate_id, *superseded] if i is not None]
+    # Only pairs of two live households: one merged since elsewhere stays as it is.
+    reopened = [c.id for c in session.scalars(select(DuplicateCandidate).where(
+        DuplicateCandidate.id.in_([i for i in [record.candidate_id, *superseded] if i is not None])))
+        if all(session.get(Household, h).merged_into_id is None
+               for h in (c.household_a_id, c.household_b_id) if h != merged_id)]
     if reopened:
         session.execute(update(DuplicateCandidate).where(
             DuplicateCandidate.id.in_(reopened),
@@ -571,8 +612,11 @@ def unmerge(session: Session, actor: Actor, merge_id: int, reason: str) -> dict:
         "members_moved_back": members + heads, "heads_restored": heads,
         "status_events_moved_back": events, "incomes_moved_back": incomes,
         "conditions_moved_back": conds, "help_measures_moved_back": measures,
-        "phone_removed_from_survivor": bool(d.get("phone_copied")) and survivor.phone_hash is None,
-        "candidates_reopened": reopened,
+        "phone_removed_from_survivor": bool(copied) and survivor.phone_hash is None,
+        "candidates_reopened": reopened, "status_changes_to_review": review,
+        # Kept on the survivor: the merged household has its own since the merge.
+        "kept_on_survivor": {"incomes": clash_inc, "conditions": clash_cond,
+                             "heads_left_other": sorted(relabelled) if has_head else []},
         # Named in the record but no longer on the survivor: removed, or replaced.
         "not_found_on_survivor": {
             "members": members_gone + heads_gone, "status_events": events_gone,

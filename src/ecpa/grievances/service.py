@@ -5,8 +5,10 @@ confirmation or reopening, escalation of overdue ones, queues and statistics.
 Deadlines count working days in China time and fall at the end of the last day.  A
 working day is Monday to Friday except China's public holidays, plus the weekend days
 the State Council's yearly schedule makes working days (调休): the ``holidays`` package
-keeps that schedule; for a year whose schedule it does not hold yet, the statutory
-holidays it computes count, without the shifted days.
+keeps that schedule.  For a year whose schedule it does not hold yet (published each
+November for the next year) its estimate counts: the statutory holidays and a weekday off
+for each that falls on a weekend, without shifted working days.  A deadline is fixed
+when it is set, so one set on an estimate keeps it.
 """
 
 from __future__ import annotations

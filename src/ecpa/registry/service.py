@@ -229,6 +229,17 @@ def _load(session: Session, actor: Actor, household_id: int) -> Household:
     return household
 
 
+def _load_live(session: Session, actor: Actor, household_id: int) -> Household:
+    """A household to change: not one merged into another (its records live on the
+    survivor; a change here would clash when the merge is undone)."""
+    household = _load(session, actor, household_id)
+    if household.merged_into_id is not None:
+        raise Conflict(f"household {household.number} was merged into household "
+                       f"{household.merged_into_id}: change the survivor, or undo the merge",
+                       household_id=household_id)
+    return household
+
+
 def get_household(session: Session, actor: Actor, household_id: int, reveal: bool = False) -> dict:
     """The household's whole record.  ID and phone numbers are masked unless ``reveal``
     is asked by a role whose work needs them; a reveal is audited as such."""
@@ -343,7 +354,7 @@ HOUSEHOLD_EDITABLE = {"address", "main_cause", "monitoring_category", "risk_elim
 
 def update_household(session: Session, actor: Actor, household_id: int, changes: dict) -> Household:
     require_role(actor, *WRITERS)
-    h = _load(session, actor, household_id)
+    h = _load_live(session, actor, household_id)
     unknown = set(changes) - HOUSEHOLD_EDITABLE - {"phone", "village_code"}
     if unknown:
         raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
@@ -369,7 +380,7 @@ def update_household(session: Session, actor: Actor, household_id: int, changes:
 
 def add_member(session: Session, actor: Actor, household_id: int, data: MemberInput) -> Member:
     require_role(actor, *WRITERS)
-    h = _load(session, actor, household_id)
+    h = _load_live(session, actor, household_id)
     if data.relation is Relation.HEAD and any(m.relation is Relation.HEAD for m in h.members):
         raise Conflict("the household already has a head", field="relation")
     member = _build_member(protector(), data)
@@ -383,7 +394,7 @@ def add_member(session: Session, actor: Actor, household_id: int, data: MemberIn
 def set_income(session: Session, actor: Actor, household_id: int, year: int,
                source: IncomeSource, amount_fen: int) -> None:
     require_role(actor, *WRITERS)
-    h = _load(session, actor, household_id)
+    h = _load_live(session, actor, household_id)
     if amount_fen < 0:
         raise InvalidInput("amount_fen must not be negative", field="amount_fen")
     row = session.scalar(select(Income).where(Income.household_id == h.id, Income.year == year,
@@ -399,7 +410,7 @@ def set_income(session: Session, actor: Actor, household_id: int, year: int,
 
 def set_conditions(session: Session, actor: Actor, household_id: int, year: int, values: dict) -> None:
     require_role(actor, *WRITERS)
-    h = _load(session, actor, household_id)
+    h = _load_live(session, actor, household_id)
     row = session.scalar(select(LivingConditions).where(
         LivingConditions.household_id == h.id, LivingConditions.year == year))
     if row is None:
@@ -415,7 +426,7 @@ def record_status(session: Session, actor: Actor, household_id: int, status: Sta
                   event_date: date, reason: str) -> StatusEvent:
     """Append a status event; the current status follows from the history."""
     require_role(actor, *STATUS_RECORDERS)
-    h = _load(session, actor, household_id)
+    h = _load_live(session, actor, household_id)
     if not reason.strip():
         raise InvalidInput("a status change needs a reason", field="reason")
     if event_date > date.today():
@@ -438,7 +449,7 @@ def assign_measure(session: Session, actor: Actor, household_id: int, kind: Meas
                    cadre_name: str, start_date: date, description: str = "",
                    end_date: date | None = None, cadre_user_id: int | None = None) -> HelpMeasure:
     require_role(actor, *WRITERS)
-    h = _load(session, actor, household_id)
+    h = _load_live(session, actor, household_id)
     if not cadre_name.strip():
         raise InvalidInput("a help measure needs its responsible cadre", field="cadre_name")
     if end_date and end_date < start_date:
